@@ -1,0 +1,61 @@
+#pragma once
+
+// Handlers and the per-request state they share. A RouteTable (router.h)
+// runs a site's routes in order; each matching route's handler either passes
+// the request on (middleware: header, rewrite, request_body…) or finishes it
+// (respond, redir, reverse_proxy, abort, error).
+
+#include <asio/awaitable.hpp>
+
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "core/config.h"
+#include "proxy/exchange.h"
+
+namespace usher::proxy {
+
+class WorkerContext;
+
+/// State of one request on its way through the routes of a site.
+struct RequestContext {
+  Exchange& exchange;
+  WorkerContext& worker;
+
+  std::string original_uri;       // as received, before rewrites ({http.request.orig_uri})
+  std::string client_ip;          // remote address, or the forwarded client when trusted
+  std::string root;               // set by `root`
+  std::string upstream_hostport;  // the upstream that served it (placeholders, log)
+  uint64_t max_body_size = 0;     // from request_body; 0 = unlimited
+
+  /// Response header operations collected by `header` (and deferred `>` ops);
+  /// applied to the response head whoever writes it.
+  std::vector<const core::HeaderOp*> response_header_ops;
+
+  /// Set by `error` or a failing handler; handle_errors routes read them.
+  int error_status = 0;
+  std::string error_message;
+
+  RequestContext(Exchange& e, WorkerContext& w) : exchange(e), worker(w) {}
+  HttpRequest& request() { return exchange.request(); }
+};
+
+/// What a handler did with the request.
+enum class HandlerResult {
+  kNext,   // go on with the next matching route
+  kDone,   // the response was written (or the exchange aborted)
+  kError,  // error_status is set: run handle_errors, else write a plain error response
+};
+
+/// One compiled handler. Built once per config snapshot; shared by every
+/// worker, so handle() must not mutate the handler (per-worker state lives
+/// in WorkerContext, shared health state in atomics).
+class RouteHandler {
+ public:
+  virtual ~RouteHandler() = default;
+  virtual asio::awaitable<HandlerResult> handle(RequestContext& ctx) const = 0;
+};
+
+}  // namespace usher::proxy
