@@ -1,0 +1,383 @@
+#include "proxy/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/v6_only.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <future>
+#include <stdexcept>
+
+#include "proxy/http1_session.h"
+#include "proxy/router.h"
+#include "proxy/stream.h"
+#include "proxy/tls_context.h"
+
+namespace usher::proxy {
+
+namespace {
+
+using asio::ip::tcp;
+
+// Pending connections the kernel queues per listening socket before accept;
+// generous so that a burst of new TLS clients is not refused.
+constexpr int kListenBacklog = 4096;
+// When accept fails for lack of file descriptors, wait this long before
+// trying again instead of spinning on the error.
+constexpr auto kAcceptErrorBackoff = std::chrono::milliseconds(100);
+// How often stop() checks whether in-flight requests have finished.
+constexpr auto kDrainPollInterval = std::chrono::milliseconds(50);
+// After the grace period, how long closed connections get to unwind.
+constexpr auto kUnwindTime = std::chrono::seconds(1);
+
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+/// Runs `fn` on `io`'s thread and waits for it.
+template <typename Fn>
+auto run_on(asio::io_context& io, Fn fn) {
+  std::packaged_task<decltype(fn())()> task(std::move(fn));
+  auto result = task.get_future();
+  asio::post(io, [&task] { task(); });
+  return result.get();
+}
+
+std::string describe(const tcp::endpoint& endpoint) {
+  auto address = endpoint.address();
+  std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  return host + ":" + std::to_string(endpoint.port());
+}
+
+/// Removes a connection from its worker's registry however its coroutine ends.
+struct RegistryGuard {
+  ConnectionRegistry& registry;
+  ConnectionEntry& entry;
+  ~RegistryGuard() { registry.remove(entry); }
+};
+
+}  // namespace
+
+struct Server::Worker {
+  // Declared before `io` so that it is destroyed after it: coroutines that
+  // never finished are destroyed with the io_context and still refer to it.
+  std::unique_ptr<WorkerContext> context;
+  asio::io_context io{1};  // one thread runs it: asio can skip its internal locking
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::shared_ptr<const TlsServerContext> tls;  // this worker's copy; swapped by posting
+  uint64_t next_connection_id = 0;
+  std::thread thread;
+
+  explicit Worker(int index) { context = std::make_unique<WorkerContext>(io, index); }
+  ~Worker() {
+    // Upstream sockets must go while their io_context exists.
+    context->close_upstream_connections();
+  }
+};
+
+struct Server::Listener {
+  ListenerPlan plan;
+  uint16_t bound_port = 0;
+  // One acceptor per worker and bound address; each lives on its worker.
+  std::vector<std::pair<Worker*, std::shared_ptr<tcp::acceptor>>> acceptors;
+};
+
+namespace {
+
+asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo info, WorkerContext& worker) {
+  TcpStream stream(std::move(socket));
+  ConnectionEntry entry;
+  entry.stream = &stream;
+  worker.connections().add(entry);
+  RegistryGuard guard{worker.connections(), entry};
+  co_await serve_http1(stream, info, worker, entry);
+  co_await stream.shutdown();
+  stream.close();
+}
+
+asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo info, WorkerContext& worker,
+                                std::shared_ptr<const TlsServerContext> tls) {
+  // `tls` stays alive until the connection ends: the handshake's SNI
+  // callback and the session refer to it even after a newer one is published.
+  core::SslPtr ssl(SSL_new(tls->native()));
+  if (!ssl) {
+    spdlog::error("connection {}: cannot create a TLS session: {}", info.id,
+                  core::openssl_error_text());
+    co_return;
+  }
+  TlsStream stream(std::move(socket), std::move(ssl));
+  ConnectionEntry entry;
+  entry.stream = &stream;
+  worker.connections().add(entry);
+  RegistryGuard guard{worker.connections(), entry};
+  entry.expires_after(worker.settings().handshake);
+  std::error_code ec = co_await stream.handshake();
+  entry.clear_deadline();
+  if (ec) {
+    spdlog::debug("connection {}: tls handshake from {} failed: {}", info.id,
+                  info.remote_address.to_string(), ec.message());
+    stream.close();
+    co_return;
+  }
+  info.tls = true;
+  info.tls_version = stream.version();
+  info.alpn = stream.alpn();
+  info.tls_server_name = stream.server_name();
+  // RFC 8737 §3: an acme-tls/1 handshake only proves control of the name;
+  // no application data follows.
+  if (info.alpn != "acme-tls/1") co_await serve_http1(stream, info, worker, entry);
+  co_await stream.shutdown();
+  stream.close();
+}
+
+/// The root of one connection's coroutine: the one place where an unexpected
+/// exception is caught; it closes this connection only (design.md §6).
+asio::awaitable<void> serve_connection(tcp::socket socket, bool tls, WorkerContext& worker,
+                                       std::shared_ptr<const TlsServerContext> tls_context,
+                                       uint64_t id) {
+  ConnectionInfo info;
+  info.id = id;
+  try {
+    std::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+    auto remote = socket.remote_endpoint(ec);
+    if (ec) co_return;  // the client is already gone
+    auto local = socket.local_endpoint(ec);
+    info.remote_address = remote.address();
+    info.remote_port = remote.port();
+    info.local_address = local.address();
+    info.local_port = local.port();
+    if (tls) {
+      if (!tls_context) co_return;  // no certificate to offer yet
+      co_await serve_tls(std::move(socket), info, worker, std::move(tls_context));
+    } else {
+      co_await serve_plain(std::move(socket), info, worker);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("connection {}: unexpected error: {}", info.id, e.what());
+  }
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------- Server
+
+Server::Server(int workers) {
+  if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(i));
+}
+
+Server::~Server() {
+  if (started_) stop(std::chrono::milliseconds(0));
+}
+
+void Server::post_snapshot(const ServerSnapshot& snapshot) {
+  for (auto& worker : workers_) {
+    asio::post(worker->io, [w = worker.get(), snapshot] {
+      w->context->set_routes(snapshot.routes);
+      w->context->set_settings(snapshot.settings);
+      w->tls = snapshot.tls;
+    });
+  }
+}
+
+void Server::publish_tls(std::shared_ptr<const TlsServerContext> tls) {
+  for (auto& worker : workers_)
+    asio::post(worker->io, [w = worker.get(), tls] { w->tls = tls; });
+}
+
+namespace {
+
+/// Opens one listening socket: SO_REUSEPORT so that every worker has its
+/// own and the kernel spreads connections across them.
+std::shared_ptr<tcp::acceptor> open_acceptor(asio::io_context& io, const tcp::endpoint& endpoint) {
+  auto acceptor = std::make_shared<tcp::acceptor>(io);
+  acceptor->open(endpoint.protocol());
+  acceptor->set_option(tcp::acceptor::reuse_address(true));
+  acceptor->set_option(ReusePort(true));
+  if (endpoint.address().is_v6()) {
+    // `[::]` also accepts IPv4 (as ::ffff:a.b.c.d): one socket for both.
+    acceptor->set_option(asio::ip::v6_only(!endpoint.address().is_unspecified()));
+  }
+  acceptor->bind(endpoint);
+  acceptor->listen(kListenBacklog);
+  return acceptor;
+}
+
+std::vector<asio::ip::address> bind_addresses(const ListenerPlan& plan) {
+  std::vector<asio::ip::address> addresses;
+  for (const auto& bind : plan.binds) addresses.push_back(asio::ip::make_address(bind));
+  if (addresses.empty()) {
+    // Dual-stack when the machine has IPv6, IPv4 only otherwise.
+    asio::io_context probe_io;
+    tcp::socket probe(probe_io);
+    std::error_code ec;
+    probe.open(tcp::v6(), ec);
+    addresses.push_back(ec ? asio::ip::address(asio::ip::address_v4::any())
+                           : asio::ip::address(asio::ip::address_v6::any()));
+  }
+  return addresses;
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, bool tls,
+                                  WorkerContext& worker,
+                                  const std::shared_ptr<const TlsServerContext>& worker_tls,
+                                  uint64_t& next_id) {
+  asio::steady_timer backoff(worker.io());
+  while (acceptor->is_open()) {
+    auto [ec, socket] = co_await acceptor->async_accept(kNoThrow);
+    if (!acceptor->is_open() || ec == asio::error::operation_aborted) break;
+    if (ec) {
+      spdlog::warn("accepting on port {}: {}; retrying", acceptor->local_endpoint(ec).port(),
+                   ec.message());
+      backoff.expires_after(kAcceptErrorBackoff);
+      co_await backoff.async_wait(kNoThrow);
+      continue;
+    }
+    asio::co_spawn(worker.io(),
+                   serve_connection(std::move(socket), tls, worker, worker_tls, ++next_id),
+                   asio::detached);
+  }
+}
+
+}  // namespace
+
+void Server::open_listener(const ListenerPlan& plan) {
+  auto listener = std::make_unique<Listener>();
+  listener->plan = plan;
+  uint16_t port = plan.port;
+  for (const auto& address : bind_addresses(plan)) {
+    for (auto& worker : workers_) {
+      tcp::endpoint endpoint(address, port);
+      try {
+        auto acceptor = open_acceptor(worker->io, endpoint);
+        port = acceptor->local_endpoint().port();  // port 0: every worker takes the same port
+        listener->acceptors.emplace_back(worker.get(), std::move(acceptor));
+      } catch (const std::system_error& e) {
+        close_listener(*listener);
+        std::string hint = e.code() == std::errc::permission_denied && port < 1024
+                               ? "; ports below 1024 need root or CAP_NET_BIND_SERVICE"
+                           : e.code() == std::errc::address_in_use
+                               ? "; is another server (or another usher) running there?"
+                               : "";
+        throw std::runtime_error("cannot listen on " + describe(endpoint) + ": " +
+                                 e.code().message() + hint);
+      }
+    }
+  }
+  listener->bound_port = port;
+  for (auto& [worker, acceptor] : listener->acceptors) {
+    asio::co_spawn(worker->io,
+                   accept_loop(acceptor, plan.tls, *worker->context, worker->tls,
+                               worker->next_connection_id),
+                   asio::detached);
+  }
+  listeners_.push_back(std::move(listener));
+}
+
+void Server::close_listener(Listener& listener) {
+  for (auto& [worker, acceptor] : listener.acceptors) {
+    asio::post(worker->io, [a = acceptor] {
+      std::error_code ignored;
+      a->close(ignored);
+    });
+  }
+  listener.acceptors.clear();
+}
+
+void Server::start(const ServerSnapshot& snapshot) {
+  std::lock_guard lock(mutex_);
+  post_snapshot(snapshot);
+  try {
+    for (const auto& plan : snapshot.listeners) open_listener(plan);
+  } catch (...) {
+    for (auto& listener : listeners_) close_listener(*listener);
+    listeners_.clear();
+    throw;
+  }
+  for (auto& worker : workers_) {
+    asio::co_spawn(worker->io, worker->context->connections().run_sweeper(), asio::detached);
+    worker->thread = std::thread([w = worker.get()] { w->io.run(); });
+  }
+  started_ = true;
+}
+
+void Server::publish(const ServerSnapshot& snapshot) {
+  std::lock_guard lock(mutex_);
+  size_t kept = listeners_.size();
+  // Open what is new first: if a port cannot be bound, nothing has changed.
+  try {
+    for (const auto& plan : snapshot.listeners) {
+      bool exists = std::any_of(listeners_.begin(), listeners_.begin() + static_cast<long>(kept),
+                                [&](const auto& l) { return l->plan == plan; });
+      if (!exists) open_listener(plan);
+    }
+  } catch (...) {
+    for (size_t i = kept; i < listeners_.size(); ++i) close_listener(*listeners_[i]);
+    listeners_.resize(kept);
+    throw;
+  }
+  post_snapshot(snapshot);
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    bool wanted = std::find(snapshot.listeners.begin(), snapshot.listeners.end(), (*it)->plan) !=
+                  snapshot.listeners.end();
+    if (wanted) {
+      ++it;
+    } else {
+      close_listener(**it);
+      it = listeners_.erase(it);
+    }
+  }
+}
+
+void Server::stop(std::chrono::milliseconds grace) {
+  std::lock_guard lock(mutex_);
+  if (!started_) return;
+  for (auto& listener : listeners_) close_listener(*listener);
+  listeners_.clear();
+  for (auto& worker : workers_) {
+    asio::post(worker->io, [w = worker.get()] {
+      w->context->set_draining();
+      w->context->connections().close_idle();
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  auto open_connections = [this] {
+    size_t total = 0;
+    for (auto& worker : workers_)
+      total += run_on(worker->io, [w = worker.get()] { return w->context->connections().size(); });
+    return total;
+  };
+  while (open_connections() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(kDrainPollInterval);
+  for (auto& worker : workers_) {
+    asio::post(worker->io, [w = worker.get()] {
+      w->context->connections().close_all();
+      w->context->connections().stop();
+    });
+  }
+  // Closed connections unwind within a few loop iterations; whatever still
+  // waits after that (idle upstream connections) is dropped with the loop.
+  auto unwind_deadline = std::chrono::steady_clock::now() + kUnwindTime;
+  while (open_connections() > 0 && std::chrono::steady_clock::now() < unwind_deadline)
+    std::this_thread::sleep_for(kDrainPollInterval);
+  for (auto& worker : workers_) {
+    worker->guard.reset();
+    worker->io.stop();
+    if (worker->thread.joinable()) worker->thread.join();
+  }
+  started_ = false;
+}
+
+std::vector<uint16_t> Server::bound_ports() const {
+  std::lock_guard lock(mutex_);
+  std::vector<uint16_t> ports;
+  for (const auto& listener : listeners_) ports.push_back(listener->bound_port);
+  return ports;
+}
+
+}  // namespace usher::proxy

@@ -1,0 +1,194 @@
+#include "proxy/stream.h"
+
+#include <openssl/err.h>
+
+#include <asio/error.hpp>
+#include <asio/ssl/error.hpp>
+#include <asio/write.hpp>
+
+#include <cerrno>
+
+namespace usher::proxy {
+
+namespace {
+
+// Buffers up to this size are copied together so that a response head and
+// the first body bytes leave in one TLS record (one syscall, fewer bytes on
+// the wire); larger buffers are handed to SSL_write as they are.
+constexpr size_t kTlsCoalesceLimit = 16 * 1024;
+
+}  // namespace
+
+// ---------------------------------------------------------------- TcpStream
+
+asio::awaitable<std::error_code> TcpStream::read_some(std::span<char> buffer, size_t& n) {
+  auto [ec, count] =
+      co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()), kNoThrow);
+  n = count;
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> TcpStream::write(std::span<const asio::const_buffer> buffers) {
+  auto [ec, count] = co_await asio::async_write(socket_, buffers, kNoThrow);
+  (void)count;
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> TcpStream::wait_readable() {
+  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow);
+  co_return ec;
+}
+
+asio::awaitable<void> TcpStream::shutdown() {
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  co_return;
+}
+
+void TcpStream::close() {
+  std::error_code ignored;
+  socket_.close(ignored);
+}
+
+// ---------------------------------------------------------------- TlsStream
+
+TlsStream::TlsStream(asio::ip::tcp::socket socket, core::SslPtr ssl)
+    : socket_(std::move(socket)), ssl_(std::move(ssl)) {
+  std::error_code ignored;
+  socket_.non_blocking(true, ignored);
+  SSL_set_fd(ssl_.get(), socket_.native_handle());
+  SSL_set_accept_state(ssl_.get());
+}
+
+asio::awaitable<std::error_code> TlsStream::wait_for(int ssl_result, bool& retry) {
+  retry = false;
+  int error = SSL_get_error(ssl_.get(), ssl_result);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+    auto wait = error == SSL_ERROR_WANT_READ ? asio::ip::tcp::socket::wait_read
+                                             : asio::ip::tcp::socket::wait_write;
+    auto [ec] = co_await socket_.async_wait(wait, kNoThrow);
+    retry = !ec;
+    co_return ec;
+  }
+  if (error == SSL_ERROR_ZERO_RETURN) co_return asio::error::eof;
+  if (error == SSL_ERROR_SYSCALL) {
+    ERR_clear_error();
+    // errno 0 means the peer closed the TCP connection without close_notify.
+    co_return errno == 0 ? std::error_code(asio::error::eof)
+                         : std::error_code(errno, std::system_category());
+  }
+  unsigned long code = ERR_peek_last_error();
+  ERR_clear_error();
+  co_return std::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+}
+
+asio::awaitable<std::error_code> TlsStream::handshake() {
+  for (;;) {
+    ERR_clear_error();
+    int result = SSL_do_handshake(ssl_.get());
+    if (result == 1) co_return std::error_code{};
+    bool retry = false;
+    auto ec = co_await wait_for(result, retry);
+    if (!retry) co_return ec ? ec : std::error_code(asio::error::connection_aborted);
+  }
+}
+
+asio::awaitable<std::error_code> TlsStream::client_handshake() {
+  SSL_set_connect_state(ssl_.get());
+  co_return co_await handshake();
+}
+
+asio::awaitable<std::error_code> TlsStream::read_some(std::span<char> buffer, size_t& n) {
+  n = 0;
+  for (;;) {
+    ERR_clear_error();
+    int result = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
+    if (result == 1) co_return std::error_code{};
+    bool retry = false;
+    auto ec = co_await wait_for(result, retry);
+    if (!retry) co_return ec;
+  }
+}
+
+asio::awaitable<std::error_code> TlsStream::write(std::span<const asio::const_buffer> buffers) {
+  // Flushes `data` completely, waiting for the socket as OpenSSL asks.
+  auto write_all = [this](std::span<const char> data) -> asio::awaitable<std::error_code> {
+    while (!data.empty()) {
+      size_t written = 0;
+      ERR_clear_error();
+      int result = SSL_write_ex(ssl_.get(), data.data(), data.size(), &written);
+      if (result == 1) {
+        data = data.subspan(written);
+        continue;
+      }
+      bool retry = false;
+      auto ec = co_await wait_for(result, retry);
+      if (!retry) co_return ec ? ec : std::error_code(asio::error::broken_pipe);
+    }
+    co_return std::error_code{};
+  };
+  pending_.clear();
+  for (const auto& buffer : buffers) {
+    std::span<const char> data(static_cast<const char*>(buffer.data()), buffer.size());
+    if (pending_.size() + data.size() <= kTlsCoalesceLimit) {
+      pending_.append(data.data(), data.size());
+      continue;
+    }
+    if (!pending_.empty()) {
+      if (auto ec = co_await write_all(pending_)) co_return ec;
+      pending_.clear();
+    }
+    if (data.size() <= kTlsCoalesceLimit) {
+      pending_.assign(data.data(), data.size());
+    } else if (auto ec = co_await write_all(data)) {
+      co_return ec;
+    }
+  }
+  if (!pending_.empty()) {
+    if (auto ec = co_await write_all(pending_)) co_return ec;
+  }
+  // Release the coalescing buffer of large writes; idle connections keep nothing.
+  if (pending_.capacity() > 4096) std::string().swap(pending_);
+  pending_.clear();
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> TlsStream::wait_readable() {
+  if (SSL_pending(ssl_.get()) > 0) co_return std::error_code{};
+  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow);
+  co_return ec;
+}
+
+asio::awaitable<void> TlsStream::shutdown() {
+  // Send close_notify once; waiting for the peer's would only hold the
+  // connection open (RFC 8446 §6.1 allows closing after sending it).
+  ERR_clear_error();
+  SSL_shutdown(ssl_.get());
+  ERR_clear_error();
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  co_return;
+}
+
+void TlsStream::close() {
+  std::error_code ignored;
+  socket_.close(ignored);
+}
+
+std::string TlsStream::version() const {
+  return SSL_get_version(ssl_.get());
+}
+
+std::string TlsStream::alpn() const {
+  const unsigned char* data = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &data, &length);
+  return data == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(data), length);
+}
+
+std::string TlsStream::server_name() const {
+  const char* name = SSL_get_servername(ssl_.get(), TLSEXT_NAMETYPE_host_name);
+  return name == nullptr ? std::string() : std::string(name);
+}
+
+}  // namespace usher::proxy

@@ -1,0 +1,105 @@
+#pragma once
+
+// The byte stream under a downstream connection: plain TCP or TLS. The HTTP
+// codecs see only this interface, so one session type serves both.
+
+#include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <span>
+#include <string>
+#include <system_error>
+
+#include "core/openssl.h"
+
+namespace usher::proxy {
+
+/// Completion token for operations whose errors are values, not exceptions
+/// (design.md §6): `auto [ec, n] = co_await op(..., kNoThrow);`
+inline constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// A connected, bidirectional byte stream.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+
+  /// Reads at least one byte into `buffer`; n == 0 with asio::error::eof
+  /// when the peer closed.
+  virtual asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) = 0;
+  /// Writes every byte of every buffer.
+  virtual asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) = 0;
+  /// Waits until a read would make progress, without holding a buffer: idle
+  /// keep-alive connections cost no read buffer while they wait.
+  virtual asio::awaitable<std::error_code> wait_readable() = 0;
+  /// Orderly close of the sending direction (TLS close_notify, then FIN).
+  virtual asio::awaitable<void> shutdown() = 0;
+  /// Cancels pending operations and closes now (deadlines, forced shutdown).
+  virtual void close() = 0;
+
+  virtual asio::ip::tcp::socket& socket() = 0;
+
+  asio::awaitable<std::error_code> write(std::span<const char> data) {
+    asio::const_buffer buffer(data.data(), data.size());
+    co_return co_await write(std::span<const asio::const_buffer>(&buffer, 1));
+  }
+};
+
+/// Plain TCP.
+class TcpStream final : public Stream {
+ public:
+  explicit TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+
+  asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) override;
+  asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) override;
+  asio::awaitable<std::error_code> wait_readable() override;
+  asio::awaitable<void> shutdown() override;
+  void close() override;
+  asio::ip::tcp::socket& socket() override { return socket_; }
+
+ private:
+  asio::ip::tcp::socket socket_;
+};
+
+/// TLS driven directly on the non-blocking socket (SSL_set_fd), waiting for
+/// readiness with asio. Unlike asio::ssl::stream, it keeps no BIO pair and no
+/// 17 KiB staging buffers per connection, and with SSL_MODE_RELEASE_BUFFERS
+/// an idle connection holds no record buffers at all (decision 0004).
+class TlsStream final : public Stream {
+ public:
+  /// Takes the accepted socket and a fresh SSL object for it.
+  TlsStream(asio::ip::tcp::socket socket, core::SslPtr ssl);
+
+  /// Runs the server side of the handshake.
+  asio::awaitable<std::error_code> handshake();
+  /// Runs the client side of the handshake instead (connections to
+  /// upstreams); SNI and peer verification are set on the SSL object first.
+  asio::awaitable<std::error_code> client_handshake();
+
+  asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) override;
+  asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) override;
+  asio::awaitable<std::error_code> wait_readable() override;
+  asio::awaitable<void> shutdown() override;
+  void close() override;
+  asio::ip::tcp::socket& socket() override { return socket_; }
+
+  SSL* ssl() const { return ssl_.get(); }
+  /// "TLSv1.3", the negotiated ALPN protocol and the SNI name, for logs and
+  /// placeholders; valid after the handshake.
+  std::string version() const;
+  std::string alpn() const;
+  std::string server_name() const;
+
+ private:
+  // Turns an SSL_ERROR_WANT_* into a wait for the socket; any other outcome
+  // into an error code. Sets `retry` when the operation should be repeated.
+  asio::awaitable<std::error_code> wait_for(int ssl_result, bool& retry);
+
+  asio::ip::tcp::socket socket_;
+  core::SslPtr ssl_;
+  std::string pending_;  // small buffers coalesced into one TLS record
+};
+
+}  // namespace usher::proxy
