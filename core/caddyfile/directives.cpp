@@ -127,9 +127,11 @@ bool is_redirect_code(const Token& t) {
 void parse_redir(Dispenser& d, Scope& scope, Route& route) {
   // Unlike Caddy, `redir /new 301` redirects to /new: reading `/new` as a
   // matcher and `301` as the target is never what was meant.
+  // `@name` and `*` are always matchers.
   const bool target_and_code = d.count_remaining_args() == 2 && [&] {
     Dispenser ahead = d;
     ahead.next_arg();
+    if (ahead.token().text.starts_with("@") || ahead.token().is("*")) return false;
     ahead.next_arg();
     return is_redirect_code(ahead.token());
   }();

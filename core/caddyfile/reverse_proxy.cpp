@@ -257,7 +257,7 @@ constexpr std::array<LbPolicy, 8> kLbPolicies{{
     {"ip_hash", 0, 0},
     {"uri_hash", 0, 0},
     {"header", 1, 1},
-    {"cookie", 1, 2},
+    {"cookie", 0, 2},  // the cookie is named `lb` unless given, as in Caddy
 }};
 
 void rp_lb_policy(Dispenser& d, ProxyBuild& b) {

@@ -354,3 +354,26 @@ TEST(FileServerDirective, ListsTheSubdirectivesWhenNothingIsNear) {
 
 }  // namespace
 }  // namespace usher::core::caddyfile
+
+namespace usher::core::caddyfile::test {
+namespace {
+
+TEST(Redir, ReadsANamedMatcherFirstEvenWithTwoArguments) {
+  const Adapted a = adapt_text("example.com {\n@old path /old\nredir @old 301\n}\n");
+  // `301` is not a target: with @old taken as the matcher, the one argument
+  // left is the target, so this adapts to a redirect *to* "301".
+  ASSERT_EQ(a.config.sites.size(), 1u);
+  const Route& route = a.config.sites.front().routes.front();
+  EXPECT_EQ(route.matcher_name, "@old");
+  EXPECT_EQ(std::get<RedirHandler>(route.handler).to.raw, "301");
+}
+
+TEST(ReverseProxy, AcceptsTheCookiePolicyWithoutACookieName) {
+  const Route route = only_route("reverse_proxy a:80 b:80 {\nlb_policy cookie\n}");
+  const auto& proxy = std::get<ReverseProxyHandler>(route.handler);
+  EXPECT_EQ(proxy.load_balancing.policy, "cookie");
+  EXPECT_EQ(proxy.load_balancing.policy_arg, "");
+}
+
+}  // namespace
+}  // namespace usher::core::caddyfile::test
