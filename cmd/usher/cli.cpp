@@ -1,0 +1,431 @@
+#include "cmd/usher/cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "acme/local_ca.h"
+#include "acme/trust.h"
+#include "cmd/usher/app.h"
+#include "cmd/usher/flags.h"
+#include "core/clock.h"
+#include "core/data_dir.h"
+#include "core/caddyfile/format.h"
+#include "core/config_loader.h"
+#include "core/config_yaml.h"
+#include "usher/version.h"
+
+namespace usher::cmd {
+
+namespace {
+
+/// Where `usher` looks for its config when no --config is given: the working
+/// directory first (as caddy does), then the packaged location.
+constexpr const char* kDefaultConfigPaths[] = {"Caddyfile", "/etc/usher/Caddyfile"};
+
+struct Context {
+  std::ostream& out;
+  std::ostream& err;
+};
+
+using VerbFn = int (*)(const ParsedFlags&, Context&);
+
+/// One verb of the command line. The table below is the whole CLI; `help`
+/// is generated from it.
+struct Verb {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  const char* description;
+  std::vector<FlagSpec> flags;
+  size_t max_positional;  // positional arguments the verb takes
+  VerbFn run;
+};
+
+const std::vector<Verb>& verbs();
+
+int usage_error(Context& ctx, const Verb& verb, const std::string& message) {
+  ctx.err << "usher " << verb.name << ": " << message << "\n";
+  ctx.err << "usage: " << verb.usage << "\n";
+  ctx.err << "run `usher help " << verb.name << "` for details\n";
+  return kExitUsage;
+}
+
+const Verb* find_verb(const std::string& name) {
+  for (const auto& verb : verbs())
+    if (name == verb.name) return &verb;
+  return nullptr;
+}
+
+/// Levenshtein distance, to suggest the verb the user probably meant.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string closest_verb(const std::string& name) {
+  std::string best;
+  size_t best_distance = 3;  // suggest only near misses
+  for (const auto& verb : verbs()) {
+    size_t d = edit_distance(name, verb.name);
+    if (d < best_distance) {
+      best_distance = d;
+      best = verb.name;
+    }
+  }
+  return best;
+}
+
+/// Resolves the config path: --config, else a positional argument, else the
+/// first default that exists. Empty when nothing was found.
+std::string config_path(const ParsedFlags& flags) {
+  if (auto path = flags.get("config")) return *path;
+  if (!flags.positional.empty()) return flags.positional.front();
+  for (const char* candidate : kDefaultConfigPaths) {
+    std::error_code ec;
+    if (std::filesystem::exists(candidate, ec)) return candidate;
+  }
+  return {};
+}
+
+/// The config named on the command line, loaded; false (with messages
+/// printed) when there is none or it does not parse.
+struct LoadResult {
+  bool ok = false;
+  int exit_code = kExitOk;
+  std::string path;
+  core::LoadedConfig loaded;
+};
+
+LoadResult load_from_flags(const ParsedFlags& flags, Context& ctx, bool check) {
+  LoadResult result;
+  core::ConfigFormat format = core::ConfigFormat::kAuto;
+  if (auto adapter = flags.get("adapter"); adapter && !core::parse_config_format(*adapter, &format)) {
+    ctx.err << "unknown adapter `" << *adapter << "`; expected `caddyfile` or `yaml`\n";
+    result.exit_code = kExitUsage;
+    return result;
+  }
+  result.path = config_path(flags);
+  if (result.path.empty()) {
+    ctx.err << "no config file found: looked for ./Caddyfile and /etc/usher/Caddyfile; "
+               "pass one with --config FILE\n";
+    result.exit_code = kExitConfig;
+    return result;
+  }
+  result.loaded = core::load_config_file(result.path, format);
+  if (check) core::check_config(result.loaded);
+  const auto& diagnostics = result.loaded.diagnostics;
+  for (const auto& d : diagnostics.items()) ctx.err << d.str() << "\n";
+  if (diagnostics.has_errors()) {
+    size_t errors = diagnostics.error_count();
+    ctx.err << result.path << ": " << errors << (errors == 1 ? " error" : " errors")
+            << " found\n";
+    result.exit_code = kExitConfig;
+    return result;
+  }
+  result.ok = true;
+  return result;
+}
+
+int run_version(const ParsedFlags&, Context& ctx) {
+  ctx.out << "usher " << kVersion << "\n";
+  return kExitOk;
+}
+
+void print_verb_help(const Verb& verb, std::ostream& out) {
+  out << "usage: " << verb.usage << "\n\n" << verb.description << "\n";
+  if (!verb.flags.empty()) {
+    out << "\nflags:\n";
+    for (const auto& flag : verb.flags) {
+      std::string name = std::string("--") + flag.name + (flag.takes_value ? " VALUE" : "");
+      out << "  " << name << std::string(name.size() < 20 ? 20 - name.size() : 1, ' ')
+          << flag.help << "\n";
+    }
+  }
+}
+
+void print_overview(std::ostream& out) {
+  out << "usher " << kVersion
+      << " - a reverse proxy that gets and renews its own HTTPS certificates\n\n"
+      << "usage: usher <verb> [flags]\n\nverbs:\n";
+  size_t width = 0;
+  for (const auto& verb : verbs()) width = std::max(width, std::string_view(verb.name).size());
+  for (const auto& verb : verbs())
+    out << "  " << verb.name << std::string(width + 2 - std::string_view(verb.name).size(), ' ')
+        << verb.summary << "\n";
+  out << "\nrun `usher help <verb>` for the flags of one verb\n";
+}
+
+int run_help(const ParsedFlags& flags, Context& ctx) {
+  if (flags.positional.empty()) {
+    print_overview(ctx.out);
+    return kExitOk;
+  }
+  const Verb* verb = find_verb(flags.positional.front());
+  if (verb == nullptr) {
+    ctx.err << "usher help: unknown verb `" << flags.positional.front() << "`\n";
+    print_overview(ctx.err);
+    return kExitUsage;
+  }
+  print_verb_help(*verb, ctx.out);
+  return kExitOk;
+}
+
+int run_validate(const ParsedFlags& flags, Context& ctx) {
+  if (flags.has("config") && !flags.positional.empty())
+    return usage_error(ctx, *find_verb("validate"), "give the config file once");
+  LoadResult result = load_from_flags(flags, ctx, /*check=*/true);
+  if (!result.ok) return result.exit_code;
+  size_t sites = result.loaded.config.sites.size();
+  ctx.out << result.path << ": valid configuration (" << sites
+          << (sites == 1 ? " site" : " sites") << ")\n";
+  return kExitOk;
+}
+
+int run_adapt(const ParsedFlags& flags, Context& ctx) {
+  if (flags.has("config") && !flags.positional.empty())
+    return usage_error(ctx, *find_verb("adapt"), "give the config file once");
+  LoadResult result = load_from_flags(flags, ctx, flags.has("validate"));
+  if (!result.ok) return result.exit_code;
+  std::string yaml = core::to_yaml(result.loaded.config);
+  if (flags.has("pretty"))
+    ctx.out << "# usher " << kVersion << " adapted " << result.path << "\n";
+  ctx.out << yaml;
+  return kExitOk;
+}
+
+/// Replaces `path` with `contents` without ever leaving a half-written file:
+/// write a temporary file next to it, flush it to disk, then rename over.
+bool write_file_atomically(const std::string& path, const std::string& contents,
+                           std::string* error) {
+  std::string temp = path + ".usher-fmt.tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << contents;
+    out.flush();
+    if (!out) {
+      *error = "cannot write " + temp;
+      std::remove(temp.c_str());
+      return false;
+    }
+  }
+  std::error_code ec;
+  auto perms = std::filesystem::status(path, ec).permissions();
+  if (!ec) std::filesystem::permissions(temp, perms, ec);
+  if (FILE* f = std::fopen(temp.c_str(), "rb")) {
+    ::fsync(::fileno(f));
+    std::fclose(f);
+  }
+  std::filesystem::rename(temp, path, ec);
+  if (ec) {
+    *error = "cannot replace " + path + ": " + ec.message();
+    std::remove(temp.c_str());
+    return false;
+  }
+  return true;
+}
+
+int run_fmt(const ParsedFlags& flags, Context& ctx) {
+  const Verb& verb = *find_verb("fmt");
+  std::string path = flags.positional.empty() ? "Caddyfile" : flags.positional.front();
+  if (path == "-" && flags.has("overwrite"))
+    return usage_error(ctx, verb, "--overwrite needs a file, not standard input");
+  std::ostringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      ctx.err << "usher fmt: cannot read " << path << "\n";
+      return kExitFailure;
+    }
+    text << in.rdbuf();
+  }
+  std::string formatted = core::caddyfile::format(text.str());
+  if (!flags.has("overwrite")) {
+    ctx.out << formatted;
+    return kExitOk;
+  }
+  if (formatted == text.str()) return kExitOk;
+  std::string error;
+  if (!write_file_atomically(path, formatted, &error)) {
+    ctx.err << "usher fmt: " << error << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int run_run(const ParsedFlags& flags, Context& ctx) {
+  LoadResult result = load_from_flags(flags, ctx, /*check=*/true);
+  if (!result.ok) return result.exit_code;
+  ConfigSource source{result.path, core::ConfigFormat::kAuto};
+  if (auto adapter = flags.get("adapter")) core::parse_config_format(*adapter, &source.format);
+  return run_instance(result.loaded.config, source, ctx.out, ctx.err);
+}
+
+/// A flag value that is pasted into a generated Caddyfile must be one token.
+bool is_single_token(const std::string& value) {
+  return !value.empty() && value.find_first_of(" \t\r\n{}\"'`#") == std::string::npos;
+}
+
+/// `usher reverse-proxy --from HOST --to UPSTREAM`: one site without a config
+/// file. The flags become a small Caddyfile so that they go through exactly
+/// the same parser and checks as a config file would.
+int run_reverse_proxy(const ParsedFlags& flags, Context& ctx) {
+  const Verb& verb = *find_verb("reverse-proxy");
+  auto to = flags.get("to");
+  if (!to) return usage_error(ctx, verb, "--to is required");
+  std::string from = flags.get("from").value_or("localhost");
+  if (!is_single_token(from)) return usage_error(ctx, verb, "--from must be one site address");
+  if (!is_single_token(*to)) return usage_error(ctx, verb, "--to must be one upstream address");
+  std::string text;
+  if (flags.has("debug")) text += "{\n\tdebug\n}\n";
+  text += from + " {\n";
+  if (flags.has("internal-certs")) text += "\ttls internal\n";
+  text += "\treverse_proxy " + *to + " {\n";
+  if (flags.has("change-host-header")) text += "\t\theader_up Host {upstream_hostport}\n";
+  if (flags.has("insecure")) text += "\t\ttransport http {\n\t\t\ttls_insecure_skip_verify\n\t\t}\n";
+  text += "\t}\n}\n";
+  auto loaded = core::load_config_text(text, "reverse-proxy", core::ConfigFormat::kCaddyfile);
+  core::check_config(loaded);
+  for (const auto& d : loaded.diagnostics.items()) ctx.err << d.str() << "\n";
+  if (loaded.diagnostics.has_errors()) {
+    ctx.err << "usher reverse-proxy: the flags do not make a valid site (generated config:\n"
+            << text << ")\n";
+    return kExitConfig;
+  }
+  return run_instance(loaded.config, ConfigSource{}, ctx.out, ctx.err);
+}
+
+/// `usher trust`: installs the local CA's root into the system trust store,
+/// creating the CA first if this machine has none yet.
+int run_trust(const ParsedFlags& flags, Context& ctx) {
+  std::string storage;
+  if (flags.has("config") || !flags.positional.empty()) {
+    LoadResult result = load_from_flags(flags, ctx, /*check=*/false);
+    if (!result.ok) return result.exit_code;
+    storage = result.loaded.config.global.storage_path;
+  }
+  try {
+    core::SystemClock clock;
+    acme::LocalCa ca(core::data_directory(storage), clock);
+    ctx.out << acme::install_root_in_system_store(ca.root_path()) << "\n";
+    return kExitOk;
+  } catch (const std::exception& e) {
+    ctx.err << "usher trust: " << e.what() << "\n";
+    if (geteuid() != 0) ctx.err << "installing a trusted root needs root: sudo usher trust\n";
+    return kExitFailure;
+  }
+}
+
+const std::vector<FlagSpec> kConfigFlags = {
+    {"config", true, "config file (default ./Caddyfile, else /etc/usher/Caddyfile)"},
+    {"adapter", true, "config format: caddyfile or yaml (default: from the file name)"},
+};
+
+std::vector<FlagSpec> with_config_flags(std::vector<FlagSpec> extra) {
+  extra.insert(extra.begin(), kConfigFlags.begin(), kConfigFlags.end());
+  return extra;
+}
+
+const std::vector<Verb>& verbs() {
+  static const std::vector<Verb> kVerbs = {
+      {"version", "usher version", "print the version",
+       "Prints the version of this usher binary.", {}, 0, run_version},
+      {"help", "usher help [VERB]", "show help for usher or one verb",
+       "Lists the verbs, or shows the usage and flags of one verb.", {}, 1, run_help},
+      {"validate", "usher validate [--config FILE] [--adapter NAME]",
+       "check a config file without running it",
+       "Reads the config file, checks it completely and reports every problem with\n"
+       "its file and line. Binds no socket and touches no data directory.\n"
+       "Exit status: 0 valid, 64 usage error, 78 invalid config.",
+       with_config_flags({}), 1, run_validate},
+      {"adapt", "usher adapt [--config FILE] [--adapter NAME] [--pretty] [--validate]",
+       "print a config as YAML",
+       "Converts the config file to usher's YAML config format and prints it. The\n"
+       "YAML can be run as it is (usher run --config site.yaml).\n"
+       "Exit status: 0 converted, 64 usage error, 78 invalid config.",
+       with_config_flags({{"pretty", false, "start the output with a comment naming its source"},
+                          {"validate", false, "also run the checks of `usher validate`"}}),
+       1, run_adapt},
+      {"run", "usher run [--config FILE] [--adapter NAME]", "serve the sites of a config",
+       "Checks the config like `validate`, then serves its sites until SIGTERM or SIGINT\n"
+       "(graceful: requests in flight get grace_period to finish). SIGHUP reloads the\n"
+       "config file; a config with errors is logged and the running one keeps serving.\n"
+       "Exit status: 0 after a clean shutdown, 1 when a port cannot be opened,\n"
+       "64 usage error, 78 invalid config.",
+       with_config_flags({}), 1, run_run},
+      {"reverse-proxy", "usher reverse-proxy [--from ADDRESS] --to UPSTREAM [flags]",
+       "serve one site that proxies to an upstream, without a config file",
+       "Serves ADDRESS (default localhost) over HTTPS and proxies every request to\n"
+       "UPSTREAM, as the one-line config `ADDRESS { reverse_proxy UPSTREAM }` would.",
+       {{"from", true, "the site address (default localhost)"},
+        {"to", true, "the upstream address, e.g. 127.0.0.1:8080"},
+        {"change-host-header", false, "send the upstream's address as Host"},
+        {"insecure", false, "do not verify an https:// upstream's certificate"},
+        {"internal-certs", false, "use usher's local CA even for public names"},
+        {"debug", false, "log at debug level"}},
+       0, run_reverse_proxy},
+      {"trust", "usher trust [--config FILE]", "make this machine trust usher's local CA",
+       "Installs the root certificate of usher's local CA (creating it when there is\n"
+       "none yet) into the system trust store with update-ca-certificates, and prints\n"
+       "its path and SHA-256 fingerprint. Needs root. The data directory follows the\n"
+       "config's `storage` option when --config is given.",
+       with_config_flags({}), 1, run_trust},
+      {"fmt", "usher fmt [--overwrite] [FILE|-]", "format a Caddyfile canonically",
+       "Prints FILE (default ./Caddyfile; - reads standard input) in canonical\n"
+       "Caddyfile formatting: tab indentation, one space between tokens, comments\n"
+       "kept. With --overwrite, replaces the file instead of printing it.",
+       {{"overwrite", false, "write the result back to the file"}}, 1, run_fmt},
+  };
+  return kVerbs;
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Context ctx{out, err};
+  if (args.empty()) {
+    print_overview(err);
+    return kExitUsage;
+  }
+  const std::string& name = args.front();
+  if (name == "--help" || name == "-h") return run_help({}, ctx);
+  if (name == "--version" || name == "-v") return run_version({}, ctx);
+  const Verb* verb = find_verb(name);
+  if (verb == nullptr) {
+    err << "usher: unknown verb `" << name << "`";
+    if (auto guess = closest_verb(name); !guess.empty()) err << "; did you mean `" << guess << "`?";
+    err << "\nrun `usher help` for the list of verbs\n";
+    return kExitUsage;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (std::find(rest.begin(), rest.end(), "--help") != rest.end()) {
+    print_verb_help(*verb, out);
+    return kExitOk;
+  }
+  std::string error;
+  auto flags = parse_flags(rest, verb->flags, &error);
+  if (!flags) return usage_error(ctx, *verb, error);
+  if (flags->positional.size() > verb->max_positional)
+    return usage_error(ctx, *verb,
+                       "unexpected argument `" + flags->positional[verb->max_positional] + "`");
+  return verb->run(*flags, ctx);
+}
+
+}  // namespace usher::cmd

@@ -1,0 +1,138 @@
+# Helpers for integration tests that drive the real usher binary.
+# Each test script sources this, calls `check`/`expect_*`, and ends with `finish`,
+# which prints "N passed, N failed" and exits non-zero when anything failed.
+set -u
+
+: "${USHER_BINARY:?USHER_BINARY must name the usher binary under test}"
+: "${USHER_SOURCE_DIR:?USHER_SOURCE_DIR must name the source tree}"
+
+TESTS_PASSED=0
+TESTS_FAILED=0
+TEST_TMP=$(mktemp -d)
+
+pass() { TESTS_PASSED=$((TESTS_PASSED + 1)); echo "ok   $1"; }
+fail() {
+  TESTS_FAILED=$((TESTS_FAILED + 1))
+  echo "FAIL $1"
+  shift
+  [ $# -gt 0 ] && printf '     %s\n' "$@"
+  return 0
+}
+
+# run_usher ARGS...: runs the binary, capturing stdout, stderr and the exit code
+# in $OUT, $ERR and $RC.
+run_usher() {
+  OUT=$("$USHER_BINARY" "$@" 2>"$TEST_TMP/stderr")
+  RC=$?
+  ERR=$(cat "$TEST_TMP/stderr")
+}
+
+# expect_rc NAME WANT: the last run_usher exited with WANT.
+expect_rc() {
+  if [ "$RC" -eq "$2" ]; then pass "$1"; else fail "$1" "exit code $RC, want $2" "stdout: $OUT" "stderr: $ERR"; fi
+}
+
+# expect_contains NAME HAYSTACK NEEDLE
+expect_contains() {
+  case "$2" in
+    *"$3"*) pass "$1" ;;
+    *) fail "$1" "missing: $3" "in: $2" ;;
+  esac
+}
+
+# expect_eq NAME GOT WANT
+expect_eq() {
+  if [ "$2" == "$3" ]; then pass "$1"; else fail "$1" "got:  $2" "want: $3"; fi
+}
+
+finish() {
+  echo "$TESTS_PASSED passed, $TESTS_FAILED failed"
+  [ "$TESTS_FAILED" -eq 0 ]
+}
+
+# ---- processes the tests start (and stop, by PID, only those)
+
+STARTED_PIDS=()
+cleanup_processes() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${STARTED_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null
+  done
+  rm -rf "$TEST_TMP"
+}
+trap cleanup_processes EXIT
+
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago (bound to
+# port 0, then released). Used for usher's http_port/https_port, which must be
+# named in its config.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_upstream NAME [ARGS...]: starts tests/integration/upstream.py; sets
+# UPSTREAM_PORT and UPSTREAM_PID.
+start_upstream() {
+  local name=$1
+  shift
+  local out="$TEST_TMP/upstream-$name.out"
+  python3 "$USHER_SOURCE_DIR/tests/integration/upstream.py" --name "$name" "$@" >"$out" 2>&1 &
+  UPSTREAM_PID=$!
+  STARTED_PIDS+=("$UPSTREAM_PID")
+  local i
+  for i in $(seq 1 100); do
+    UPSTREAM_PORT=$(sed -n 's/^PORT //p' "$out")
+    [ -n "$UPSTREAM_PORT" ] && return 0
+    sleep 0.05
+  done
+  echo "upstream $name did not start: $(cat "$out")" >&2
+  return 1
+}
+
+# wait_for_port PORT [SECONDS]: waits until 127.0.0.1:PORT accepts connections.
+wait_for_port() {
+  local port=$1 limit=${2:-10} i
+  for i in $(seq 1 $((limit * 20))); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_usher CONFIG PORT [ARGS...]: runs `usher run --config CONFIG` with a
+# private data directory; waits until PORT accepts connections. Sets
+# USHER_PID, USHER_LOG and USHER_DATA (its XDG data home).
+start_usher() {
+  local config=$1 port=$2
+  shift 2
+  USHER_DATA="$TEST_TMP/data"
+  USHER_LOG="$TEST_TMP/usher-$(date +%s%N).log"
+  mkdir -p "$USHER_DATA"
+  XDG_DATA_HOME="$USHER_DATA" "$USHER_BINARY" run --config "$config" "$@" >"$USHER_LOG" 2>&1 &
+  USHER_PID=$!
+  STARTED_PIDS+=("$USHER_PID")
+  if ! wait_for_port "$port" 10; then
+    echo "usher did not open port $port; its log:" >&2
+    cat "$USHER_LOG" >&2
+    return 1
+  fi
+}
+
+# The local CA root of the usher started by start_usher.
+local_root() {
+  echo "$USHER_DATA/usher/pki/authorities/local/root.crt"
+}
+
+# rss_kib PID: resident set size in KiB, from /proc.
+rss_kib() {
+  awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# hwm_kib PID: peak resident set size in KiB, from /proc.
+hwm_kib() {
+  awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
+}
