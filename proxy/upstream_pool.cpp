@@ -1,0 +1,172 @@
+#include "proxy/upstream_pool.h"
+
+#include <algorithm>
+
+namespace usher::proxy {
+
+namespace {
+
+// Spare relay buffers a worker keeps; beyond it returned buffers are freed.
+// Bounds idle memory after a burst of concurrent exchanges.
+constexpr size_t kMaxSpareBuffers = 64;
+
+}  // namespace
+
+// ------------------------------------------------------------ UpstreamConnection
+
+UpstreamConnection::UpstreamConnection(asio::io_context& io, std::unique_ptr<Stream> stream)
+    : timer_(io), stream_(std::move(stream)) {}
+
+UpstreamConnection::~UpstreamConnection() {
+  if (stream_) stream_->close();
+}
+
+void UpstreamConnection::arm(Clock::duration timeout) {
+  deadline_ = Clock::now() + timeout;
+  timed_out_ = false;
+  // A later deadline is only a store: the pending wait re-arms itself when it
+  // fires early. An earlier one must move the timer.
+  if (timer_waiting_ && timer_.expiry() <= deadline_) return;
+  start_timer();
+}
+
+void UpstreamConnection::start_timer() {
+  ++timer_generation_;
+  timer_waiting_ = true;
+  timer_.expires_at(deadline_);
+  timer_.async_wait([weak = weak_from_this(), generation = timer_generation_](std::error_code) {
+    auto self = weak.lock();
+    if (self && self->timer_generation_ == generation) self->on_timer();
+  });
+}
+
+void UpstreamConnection::on_timer() {
+  timer_waiting_ = false;
+  if (deadline_ == Clock::time_point::max()) return;  // disarmed meanwhile
+  if (Clock::now() < deadline_) {
+    start_timer();  // progress moved the deadline on
+    return;
+  }
+  timed_out_ = true;
+  deadline_ = Clock::time_point::max();
+  if (pool_ != nullptr) {
+    pool_->remove(this);  // idle too long; may destroy *this
+    return;
+  }
+  stream_->close();
+}
+
+void UpstreamConnection::close() {
+  stream_->close();
+}
+
+void UpstreamConnection::watch_idle(UpstreamPool* pool) {
+  pool_ = pool;
+  ++idle_generation_;
+  // An idle connection has nothing to read: readability means the upstream
+  // closed it (or sent junk), either way it is unusable.
+  stream_->socket().async_wait(
+      asio::ip::tcp::socket::wait_read,
+      [weak = weak_from_this(), generation = idle_generation_](std::error_code) {
+        auto self = weak.lock();
+        if (self && self->idle_generation_ == generation && self->pool_ != nullptr)
+          self->on_idle_event();
+      });
+}
+
+void UpstreamConnection::on_idle_event() {
+  pool_->remove(this);  // may destroy *this
+}
+
+void UpstreamConnection::stop_watching() {
+  pool_ = nullptr;
+  ++idle_generation_;
+  disarm();
+  std::error_code ignored;
+  stream_->socket().cancel(ignored);
+}
+
+// ------------------------------------------------------------ UpstreamPool
+
+std::shared_ptr<UpstreamConnection> UpstreamPool::take() {
+  if (idle_.empty()) return nullptr;
+  std::shared_ptr<UpstreamConnection> connection = std::move(idle_.back());
+  idle_.pop_back();
+  connection->stop_watching();
+  connection->set_reused(true);
+  return connection;
+}
+
+void UpstreamPool::put(std::shared_ptr<UpstreamConnection> connection,
+                       const PoolSettings& settings) {
+  if (settings.idle_timeout.count() <= 0 || settings.max_idle == 0) return;  // closes it
+  if (idle_.size() >= settings.max_idle) {
+    // Keep the warmest connections: the oldest idle one goes.
+    idle_.front()->stop_watching();
+    idle_.erase(idle_.begin());
+  }
+  connection->watch_idle(this);
+  connection->arm(settings.idle_timeout);
+  idle_.push_back(std::move(connection));
+}
+
+void UpstreamPool::remove(UpstreamConnection* connection) {
+  auto it = std::find_if(idle_.begin(), idle_.end(),
+                         [&](const auto& c) { return c.get() == connection; });
+  if (it == idle_.end()) return;
+  std::shared_ptr<UpstreamConnection> doomed = std::move(*it);
+  idle_.erase(it);
+  doomed->stop_watching();
+  doomed->close();
+}
+
+void UpstreamPool::clear() {
+  for (auto& connection : idle_) {
+    connection->stop_watching();
+    connection->close();
+  }
+  idle_.clear();
+}
+
+// ------------------------------------------------------------ UpstreamPools
+
+std::shared_ptr<UpstreamConnection> UpstreamPools::acquire(const std::string& key) {
+  auto it = pools_.find(key);
+  return it == pools_.end() ? nullptr : it->second.take();
+}
+
+void UpstreamPools::release(const std::string& key, std::shared_ptr<UpstreamConnection> connection,
+                            const PoolSettings& settings) {
+  connection->disarm();
+  pools_[key].put(std::move(connection), settings);
+}
+
+size_t UpstreamPools::idle(const std::string& key) const {
+  auto it = pools_.find(key);
+  return it == pools_.end() ? 0 : it->second.idle();
+}
+
+void UpstreamPools::close_all() {
+  for (auto& [key, pool] : pools_)
+    pool.clear();
+  pools_.clear();
+}
+
+RelayBuffer UpstreamPools::take_buffer() {
+  if (spare_buffers_.empty()) return RelayBuffer(std::vector<char>(kRelayBufferSize));
+  RelayBuffer buffer = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return buffer;
+}
+
+void UpstreamPools::give_buffer(RelayBuffer buffer) {
+  // Buffers that grew for an unusually large head are not kept.
+  if (buffer.data().size() != kRelayBufferSize || spare_buffers_.size() >= kMaxSpareBuffers) return;
+  if (buffer.head().capacity() > kRelayBufferSize || buffer.replay().capacity() > kRelayBufferSize)
+    return;
+  buffer.head().clear();
+  buffer.replay().clear();
+  spare_buffers_.push_back(std::move(buffer));
+}
+
+}  // namespace usher::proxy

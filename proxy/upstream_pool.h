@@ -1,0 +1,155 @@
+#pragma once
+
+// Per-worker keep-alive pools of upstream connections (design.md §3). A
+// worker's connections live and die on its thread, so nothing here locks.
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/stream.h"
+
+namespace usher::proxy {
+
+class UpstreamPool;
+
+/// One connection to an upstream: in use by one exchange, or idle in its
+/// pool. It carries a deadline watchdog (one timer per connection, re-armed
+/// by a store on each progress) that closes the stream when a wait outlives
+/// its deadline, so every upstream wait is bounded without a timer per
+/// operation. Always owned by a shared_ptr: timer and watch callbacks hold
+/// weak references.
+class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnection> {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  UpstreamConnection(asio::io_context& io, std::unique_ptr<Stream> stream);
+  ~UpstreamConnection();
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
+  Stream& stream() { return *stream_; }
+  /// Swaps the stream (plain TCP becomes TLS after the connect).
+  void replace_stream(std::unique_ptr<Stream> stream) { stream_ = std::move(stream); }
+
+  /// True when the connection came out of a pool (it served a request before).
+  bool reused() const { return reused_; }
+  void set_reused(bool reused) { reused_ = reused; }
+
+  /// Starts (or extends) the deadline of the current wait; when it passes,
+  /// the stream is closed and the wait fails.
+  void arm(Clock::duration timeout);
+  /// Ends the current deadline.
+  void disarm() { deadline_ = Clock::time_point::max(); }
+  /// True when the last deadline passed and closed the stream.
+  bool timed_out() const { return timed_out_; }
+
+  /// Closes the stream now.
+  void close();
+
+ private:
+  friend class UpstreamPool;
+
+  void start_timer();
+  void on_timer();
+  void watch_idle(UpstreamPool* pool);
+  void stop_watching();
+  void on_idle_event();
+
+  asio::steady_timer timer_;
+  std::unique_ptr<Stream> stream_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  uint64_t timer_generation_ = 0;  // ignores callbacks of superseded waits
+  uint64_t idle_generation_ = 0;   // ignores callbacks of a finished idle period
+  UpstreamPool* pool_ = nullptr;   // set while idle in a pool
+  bool timer_waiting_ = false;
+  bool timed_out_ = false;
+  bool reused_ = false;
+};
+
+/// How a pool keeps connections: from the handler's `transport http`.
+struct PoolSettings {
+  // Idle connections kept per upstream; beyond it the oldest is closed.
+  // Bounds file descriptors held for an upstream that had a burst.
+  size_t max_idle = 32;
+  // How long an idle connection is kept; 0 = keep-alive off (close after use).
+  std::chrono::milliseconds idle_timeout{120'000};
+};
+
+/// The idle connections to one upstream address (with its TLS settings).
+class UpstreamPool {
+ public:
+  /// The most recently used idle connection, or null.
+  std::shared_ptr<UpstreamConnection> take();
+  /// Keeps `connection` for reuse (or closes it when keep-alive is off).
+  void put(std::shared_ptr<UpstreamConnection> connection, const PoolSettings& settings);
+  /// Drops `connection` (closed by the upstream, idle too long).
+  void remove(UpstreamConnection* connection);
+  size_t idle() const { return idle_.size(); }
+  void clear();
+
+ private:
+  std::vector<std::shared_ptr<UpstreamConnection>> idle_;  // oldest first
+};
+
+/// The reusable buffers of one exchange's relay: the read buffer, the
+/// request head being built, and the small request body kept for a retry.
+/// Taken from the worker's spares and given back, so steady traffic
+/// allocates none.
+class RelayBuffer {
+ public:
+  RelayBuffer() = default;
+  explicit RelayBuffer(std::vector<char> data) : data_(std::move(data)) {}
+  std::vector<char>& data() { return data_; }
+  const std::vector<char>& data() const { return data_; }
+  std::span<char> span() { return {data_.data(), data_.size()}; }
+  std::string& head() { return head_; }
+  std::string& replay() { return replay_; }
+
+ private:
+  std::vector<char> data_;
+  std::string head_;
+  std::string replay_;
+};
+
+/// Every upstream pool of one worker, by key (address and TLS settings),
+/// and the worker's spare relay buffers.
+class UpstreamPools {
+ public:
+  /// Bytes of a relay buffer: one read from the upstream or the client.
+  static constexpr size_t kRelayBufferSize = 16 * 1024;
+
+  explicit UpstreamPools(asio::io_context& io) : io_(io) {}
+  ~UpstreamPools() { close_all(); }
+
+  asio::io_context& io() { return io_; }
+
+  /// An idle connection for `key`, marked reused; null when none is idle.
+  std::shared_ptr<UpstreamConnection> acquire(const std::string& key);
+  /// Returns a connection that finished an exchange cleanly.
+  void release(const std::string& key, std::shared_ptr<UpstreamConnection> connection,
+               const PoolSettings& settings);
+  /// Idle connections for `key`.
+  size_t idle(const std::string& key) const;
+  /// Closes every idle connection (shutdown).
+  void close_all();
+
+  /// A buffer of kRelayBufferSize bytes.
+  RelayBuffer take_buffer();
+  /// Gives a buffer back for the next exchange.
+  void give_buffer(RelayBuffer buffer);
+
+ private:
+  asio::io_context& io_;
+  std::unordered_map<std::string, UpstreamPool> pools_;
+  std::vector<RelayBuffer> spare_buffers_;
+};
+
+}  // namespace usher::proxy

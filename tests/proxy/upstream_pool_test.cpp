@@ -1,0 +1,189 @@
+#include "proxy/upstream_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <memory>
+#include <vector>
+
+#include "proxy/worker_context.h"
+
+namespace usher::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using tcp = asio::ip::tcp;
+
+/// A listening socket and the server ends of the connections made to it.
+class PoolTest : public ::testing::Test {
+ protected:
+  PoolTest() : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
+
+  /// A connected upstream connection; its server end is kept in `peers`.
+  std::shared_ptr<UpstreamConnection> connect() {
+    tcp::socket client(io);
+    client.connect(acceptor_.local_endpoint());
+    peers.push_back(std::make_unique<tcp::socket>(acceptor_.accept()));
+    return std::make_shared<UpstreamConnection>(io, std::make_unique<TcpStream>(std::move(client)));
+  }
+
+  void run_for(std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+  }
+
+  asio::io_context io;
+  UpstreamPools pools{io};
+  std::vector<std::unique_ptr<tcp::socket>> peers;
+  const std::string key = "tcp:127.0.0.1:1";
+
+ private:
+  tcp::acceptor acceptor_;
+};
+
+TEST_F(PoolTest, HasNothingToGiveAtFirst) {
+  EXPECT_EQ(pools.acquire(key), nullptr);
+}
+
+TEST_F(PoolTest, GivesBackAReleasedConnectionMarkedReused) {
+  auto connection = connect();
+  EXPECT_FALSE(connection->reused());
+  UpstreamConnection* raw = connection.get();
+  pools.release(key, std::move(connection), PoolSettings{});
+  EXPECT_EQ(pools.idle(key), 1u);
+  auto again = pools.acquire(key);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again.get(), raw);
+  EXPECT_TRUE(again->reused());
+  EXPECT_EQ(pools.idle(key), 0u);
+  EXPECT_EQ(pools.acquire("tcp:other:1"), nullptr);
+}
+
+TEST_F(PoolTest, GivesTheMostRecentlyUsedConnectionFirst) {
+  auto a = connect();
+  auto b = connect();
+  UpstreamConnection* newest = b.get();
+  pools.release(key, std::move(a), PoolSettings{});
+  pools.release(key, std::move(b), PoolSettings{});
+  EXPECT_EQ(pools.acquire(key).get(), newest);
+}
+
+TEST_F(PoolTest, ClosesTheOldestConnectionBeyondTheIdleCap) {
+  PoolSettings settings;
+  settings.max_idle = 2;
+  std::vector<UpstreamConnection*> raw;
+  for (int i = 0; i < 3; ++i) {
+    auto c = connect();
+    raw.push_back(c.get());
+    pools.release(key, std::move(c), settings);
+  }
+  EXPECT_EQ(pools.idle(key), 2u);
+  EXPECT_EQ(pools.acquire(key).get(), raw[2]);
+  EXPECT_EQ(pools.acquire(key).get(), raw[1]);
+  EXPECT_EQ(pools.acquire(key), nullptr);
+}
+
+TEST_F(PoolTest, KeepsNothingWhenKeepAliveIsOff) {
+  PoolSettings settings;
+  settings.idle_timeout = 0ms;
+  pools.release(key, connect(), settings);
+  EXPECT_EQ(pools.idle(key), 0u);
+}
+
+TEST_F(PoolTest, ClosesConnectionsIdleLongerThanTheTimeout) {
+  PoolSettings settings;
+  settings.idle_timeout = 30ms;
+  pools.release(key, connect(), settings);
+  run_for(10ms);
+  EXPECT_EQ(pools.idle(key), 1u);
+  run_for(100ms);
+  EXPECT_EQ(pools.idle(key), 0u);
+}
+
+TEST_F(PoolTest, DropsAConnectionTheUpstreamClosed) {
+  pools.release(key, connect(), PoolSettings{});
+  peers[0]->close();
+  run_for(50ms);
+  EXPECT_EQ(pools.idle(key), 0u);
+}
+
+TEST_F(PoolTest, StopsWatchingAConnectionOnceAcquired) {
+  pools.release(key, connect(), PoolSettings{.max_idle = 32, .idle_timeout = 30ms});
+  auto connection = pools.acquire(key);
+  ASSERT_NE(connection, nullptr);
+  run_for(80ms);  // past the idle timeout: an acquired connection is not closed
+  EXPECT_TRUE(connection->stream().socket().is_open());
+  EXPECT_FALSE(connection->timed_out());
+}
+
+TEST_F(PoolTest, DeadlineClosesTheStreamOfAStalledWait) {
+  auto connection = connect();
+  connection->arm(20ms);
+  bool finished = false;
+  std::error_code result;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        char data[16];
+        size_t n = 0;
+        result = co_await connection->stream().read_some(data, n);
+        finished = true;
+      },
+      asio::detached);
+  run_for(500ms);
+  EXPECT_TRUE(finished);
+  EXPECT_TRUE(result);
+  EXPECT_TRUE(connection->timed_out());
+}
+
+TEST_F(PoolTest, ProgressMovesTheDeadlineOn) {
+  auto connection = connect();
+  connection->arm(40ms);
+  run_for(25ms);
+  connection->arm(40ms);
+  run_for(25ms);
+  EXPECT_FALSE(connection->timed_out());
+  connection->disarm();
+  run_for(60ms);
+  EXPECT_FALSE(connection->timed_out());
+  EXPECT_TRUE(connection->stream().socket().is_open());
+}
+
+TEST_F(PoolTest, ReusesRelayBuffers) {
+  RelayBuffer first = pools.take_buffer();
+  EXPECT_EQ(first.data().size(), UpstreamPools::kRelayBufferSize);
+  const char* memory = first.data().data();
+  pools.give_buffer(std::move(first));
+  RelayBuffer second = pools.take_buffer();
+  EXPECT_EQ(second.data().data(), memory);
+}
+
+TEST_F(PoolTest, CloseAllEmptiesEveryPool) {
+  pools.release(key, connect(), PoolSettings{});
+  pools.release("tcp:127.0.0.1:2", connect(), PoolSettings{});
+  pools.close_all();
+  EXPECT_EQ(pools.idle(key), 0u);
+  EXPECT_EQ(pools.idle("tcp:127.0.0.1:2"), 0u);
+}
+
+TEST(WorkerContext, ClosesItsUpstreamConnectionsOnRequest) {
+  asio::io_context io;
+  WorkerContext worker(io, 3);
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  tcp::socket server = acceptor.accept();
+  worker.upstream_pools().release(
+      "k", std::make_shared<UpstreamConnection>(io, std::make_unique<TcpStream>(std::move(client))),
+      PoolSettings{});
+  EXPECT_EQ(worker.upstream_pools().idle("k"), 1u);
+  worker.close_upstream_connections();
+  EXPECT_EQ(worker.upstream_pools().idle("k"), 0u);
+  EXPECT_EQ(worker.index(), 3);
+}
+
+}  // namespace
+}  // namespace usher::proxy
