@@ -33,10 +33,10 @@ struct Origin {
 /// One site address: `host`, `host:port`, `http://host`, `https://host:port`,
 /// `:port`, `*.example.com`, `[::1]:8443`, `localhost`.
 struct SiteAddress {
-  std::string scheme;  // "", "http" or "https"
-  std::string host;    // "" = every host; IPv6 without brackets; may start with "*."
-  uint16_t port = 0;   // 0 = the default for the scheme (http_port / https_port)
-  std::string path;    // optional path matcher written in the address (`example.com/api/*`)
+  std::string scheme;    // "", "http" or "https"
+  std::string host;      // "" = every host; IPv6 without brackets; may start with "*."
+  uint16_t port = 0;     // 0 = the default for the scheme (http_port / https_port)
+  std::string path;      // optional path matcher written in the address (`example.com/api/*`)
   std::string original;  // as written, for messages
   bool operator==(const SiteAddress&) const = default;
 };
@@ -86,9 +86,9 @@ struct HeaderOp {
   enum class Op { kSet, kAdd, kDelete, kReplace };
   Op op = Op::kSet;
   std::string name;
-  Template value;        // kSet/kAdd: the value; kReplace: the replacement
-  std::string search;    // kReplace: the substring to find
-  bool defer = false;    // apply to the response after the handler ran
+  Template value;      // kSet/kAdd: the value; kReplace: the replacement
+  std::string search;  // kReplace: the substring to find
+  bool defer = false;  // apply to the response after the handler ran
   bool operator==(const HeaderOp&) const = default;
 };
 
@@ -120,10 +120,10 @@ using StatusMatch = int;
 
 /// Active health checks, run on a timer off the request path.
 struct ActiveHealthCheck {
-  std::string uri;               // health_uri; empty = active checks off
-  uint16_t port = 0;             // health_port; 0 = the upstream's own port
-  Duration interval{30'000};     // health_interval
-  Duration timeout{5'000};       // health_timeout
+  std::string uri;                // health_uri; empty = active checks off
+  uint16_t port = 0;              // health_port; 0 = the upstream's own port
+  Duration interval{30'000};      // health_interval
+  Duration timeout{5'000};        // health_timeout
   StatusMatch expect_status = 2;  // health_status; default any 2xx
   bool operator==(const ActiveHealthCheck&) const = default;
 };
@@ -144,7 +144,7 @@ struct HttpTransport {
   std::optional<Duration> write_timeout;
   std::optional<Duration> keepalive;  // idle timeout of pooled connections; 0 = keep-alive off
   std::optional<int> keepalive_idle_conns;  // pool cap per upstream
-  bool tls = false;                          // speak TLS to the upstreams
+  bool tls = false;                         // speak TLS to the upstreams
   bool tls_insecure_skip_verify = false;
   std::string tls_server_name;
   std::vector<std::string> versions;  // "1.1", "2", "h2c"
@@ -157,8 +157,8 @@ struct ReverseProxyHandler {
   LoadBalancing load_balancing;
   ActiveHealthCheck active_health;
   PassiveHealthCheck passive_health;
-  std::vector<HeaderOp> header_up;    // applied to the request sent upstream
-  std::vector<HeaderOp> header_down;  // applied to the response sent to the client
+  std::vector<HeaderOp> header_up;           // applied to the request sent upstream
+  std::vector<HeaderOp> header_down;         // applied to the response sent to the client
   std::vector<std::string> trusted_proxies;  // CIDRs, or "private_ranges"
   std::optional<Duration> flush_interval;    // -1ms = flush immediately
   HttpTransport transport;
@@ -284,21 +284,20 @@ struct ErrorHandler {
   bool operator==(const ErrorHandler&) const = default;
 };
 
-using Handler =
-    std::variant<ReverseProxyHandler, RedirHandler, RespondHandler, HeadersHandler,
-                 RequestBodyHandler, EncodeHandler, RootHandler, FileServerHandler,
-                 TryFilesHandler, UriHandler, RewriteHandler, SubrouteHandler, BasicAuthHandler,
-                 ForwardAuthHandler, AbortHandler, ErrorHandler>;
+using Handler = std::variant<ReverseProxyHandler, RedirHandler, RespondHandler, HeadersHandler,
+                             RequestBodyHandler, EncodeHandler, RootHandler, FileServerHandler,
+                             TryFilesHandler, UriHandler, RewriteHandler, SubrouteHandler,
+                             BasicAuthHandler, ForwardAuthHandler, AbortHandler, ErrorHandler>;
 
 /// One step of a site's handling: if the matcher matches, run the handler.
 /// Routes are kept in execution order (Caddy's directive order already
 /// applied outside `route`). Consecutive routes with the same non-empty
 /// `group` are mutually exclusive: only the first that matches runs.
 struct Route {
-  std::string directive;              // e.g. "reverse_proxy", "handle_path"
-  std::string matcher_name;           // "@api" when a named matcher was used
-  std::optional<MatcherSet> match;    // nullopt = every request
-  std::string group;                  // mutual-exclusion group, e.g. "handle_0"
+  std::string directive;            // e.g. "reverse_proxy", "handle_path"
+  std::string matcher_name;         // "@api" when a named matcher was used
+  std::optional<MatcherSet> match;  // nullopt = every request
+  std::string group;                // mutual-exclusion group, e.g. "handle_0"
   Handler handler;
   Origin origin;
   bool operator==(const Route& other) const;
@@ -322,7 +321,7 @@ struct IssuerConfig {
   std::string trusted_root;  // PEM file trusted for the CA's own HTTPS (pebble)
   std::optional<EabCredentials> eab;
   std::vector<std::string> disabled_challenges;  // "http", "tls-alpn"
-  std::string preferred_chain;  // issuer common name of the preferred chain
+  std::string preferred_chain;                   // issuer common name of the preferred chain
   bool operator==(const IssuerConfig&) const = default;
 };
 
@@ -334,9 +333,9 @@ struct SiteTls {
   std::string cert_file;  // tls CERT KEY
   std::string key_file;
   std::vector<IssuerConfig> issuers;  // tls { issuer … } in fallback order
-  std::string ca;       // tls { ca URL }
-  std::string ca_root;  // tls { ca_root FILE }
-  std::string dns_provider;  // tls { dns PROVIDER … }: DNS-01 (not served yet)
+  std::string ca;                     // tls { ca URL }
+  std::string ca_root;                // tls { ca_root FILE }
+  std::string dns_provider;           // tls { dns PROVIDER … }: DNS-01 (not served yet)
   std::vector<std::string> dns_args;
   bool on_demand = false;
   std::string protocol_min;  // tls { protocols MIN [MAX] }
@@ -407,7 +406,7 @@ struct GlobalOptions {
   uint16_t https_port = 443;
   enum class AutoHttps { kOn, kOff, kDisableRedirects };
   AutoHttps auto_https = AutoHttps::kOn;
-  std::string storage_path;  // storage file_system PATH; "" = default data directory
+  std::string storage_path;              // storage file_system PATH; "" = default data directory
   std::optional<Duration> grace_period;  // default 10s
   std::vector<ServerOptions> servers;
   std::vector<LogConfig> logs;

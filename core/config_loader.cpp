@@ -45,7 +45,8 @@ LoadedConfig load_config_file(const std::string& path, ConfigFormat format) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadedConfig failed;
-    failed.diagnostics.error(path, 0, std::string("cannot read config file: ") + std::strerror(errno),
+    failed.diagnostics.error(path, 0,
+                             std::string("cannot read config file: ") + std::strerror(errno),
                              "check the path, or pass another file with --config");
     return failed;
   }

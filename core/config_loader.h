@@ -29,8 +29,7 @@ struct LoadedConfig {
 /// Reads config text with the front end for `format` (kAuto is decided from
 /// `filename`). Never throws for a bad config: problems are diagnostics.
 LoadedConfig load_config_text(std::string_view text, const std::string& filename,
-                              ConfigFormat format,
-                              const caddyfile::ParseOptions& options = {});
+                              ConfigFormat format, const caddyfile::ParseOptions& options = {});
 
 /// Reads and parses the config file at `path`. An unreadable file is a
 /// diagnostic naming the path and the reason.

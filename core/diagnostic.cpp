@@ -32,15 +32,17 @@ void Diagnostics::error(std::string file, int line, std::string message, std::st
 }
 
 void Diagnostics::warning(std::string file, int line, std::string message, std::string hint) {
-  add({Diagnostic::Severity::kWarning, std::move(file), line, std::move(message),
-       std::move(hint)});
+  add({Diagnostic::Severity::kWarning, std::move(file), line, std::move(message), std::move(hint)});
 }
 
 void Diagnostics::append(const Diagnostics& other) {
-  for (const auto& d : other.items_) add(d);
+  for (const auto& d : other.items_)
+    add(d);
 }
 
-bool Diagnostics::has_errors() const { return error_count() > 0; }
+bool Diagnostics::has_errors() const {
+  return error_count() > 0;
+}
 
 size_t Diagnostics::error_count() const {
   return static_cast<size_t>(
@@ -49,7 +51,8 @@ size_t Diagnostics::error_count() const {
 
 std::string Diagnostics::str() const {
   std::string out;
-  for (const auto& d : items_) out += d.str() + "\n";
+  for (const auto& d : items_)
+    out += d.str() + "\n";
   return out;
 }
 

@@ -24,12 +24,15 @@ constexpr std::array<Unit, 6> kDurationUnits{{
     {"us", 0.001},
 }};
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Reads a decimal number (digits with an optional fraction) at text[pos].
 std::optional<double> read_number(std::string_view text, size_t& pos) {
   size_t start = pos;
-  while (pos < text.size() && (is_digit(text[pos]) || text[pos] == '.')) ++pos;
+  while (pos < text.size() && (is_digit(text[pos]) || text[pos] == '.'))
+    ++pos;
   if (pos == start) return std::nullopt;
   std::string digits(text.substr(start, pos - start));
   if (digits.find('.') != digits.rfind('.') || digits == ".") return std::nullopt;
@@ -53,7 +56,8 @@ std::optional<Duration> parse_duration(std::string_view text) {
   if (negative) text.remove_prefix(1);
   if (text.empty()) return std::nullopt;
   bool bare_integer = true;
-  for (char c : text) bare_integer = bare_integer && is_digit(c);
+  for (char c : text)
+    bare_integer = bare_integer && is_digit(c);
   if (bare_integer) {
     if (text.size() > 12) return std::nullopt;
     auto seconds = std::stoll(std::string(text));
@@ -91,12 +95,14 @@ std::string format_duration(Duration d) {
 
 std::optional<uint64_t> parse_size(std::string_view text) {
   size_t pos = 0;
-  while (pos < text.size() && (is_digit(text[pos]) || text[pos] == '.')) ++pos;
+  while (pos < text.size() && (is_digit(text[pos]) || text[pos] == '.'))
+    ++pos;
   if (pos == 0) return std::nullopt;
   std::string number(text.substr(0, pos));
   if (number.find('.') != number.rfind('.')) return std::nullopt;
   std::string unit;
-  for (char c : text.substr(pos)) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : text.substr(pos))
+    unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   struct SizeUnit {
     std::string_view name;
     double factor;

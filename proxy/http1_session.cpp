@@ -233,8 +233,8 @@ void Http1Connection::start_request() {
   // Host without port, lower case, IPv6 without brackets.
   std::string_view host = head.host;
   if (!host.empty() && host.front() == '[') {
-    host = host.substr(1, host.find(']') == std::string_view::npos ? host.size() - 1
-                                                                    : host.find(']') - 1);
+    host = host.substr(
+        1, host.find(']') == std::string_view::npos ? host.size() - 1 : host.find(']') - 1);
   } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
     host = host.substr(0, colon);
   }
@@ -367,7 +367,8 @@ asio::awaitable<std::error_code> Http1Connection::read(Chunk& chunk) {
       if (step.error) co_return step.error;
       in_.consume(step.consumed);
       if (step.done) {
-        for (const auto& t : chunked_.trailers()) trailers_.add(t.name, t.value);
+        for (const auto& t : chunked_.trailers())
+          trailers_.add(t.name, t.value);
         body_done_ = chunk.end = true;
       }
       chunk.data = step.data;
@@ -480,7 +481,8 @@ asio::awaitable<std::error_code> Http1Connection::finish(const Headers* trailers
   if (chunked_out_) {
     out_.append("0\r\n");
     if (trailers != nullptr)
-      for (const auto& t : trailers->fields()) append_header(t.name, t.value, out_);
+      for (const auto& t : trailers->fields())
+        append_header(t.name, t.value, out_);
     out_.append("\r\n");
   }
   head_sent_ = true;
@@ -509,8 +511,8 @@ asio::awaitable<std::error_code> Http1Connection::write(std::span<const char> da
 
 }  // namespace
 
-asio::awaitable<void> serve_http1(Stream& stream, const ConnectionInfo& info,
-                                  WorkerContext& worker, ConnectionEntry& entry) {
+asio::awaitable<void> serve_http1(Stream& stream, const ConnectionInfo& info, WorkerContext& worker,
+                                  ConnectionEntry& entry) {
   Http1Connection connection(stream, info, worker, entry);
   co_await connection.run();
 }

@@ -168,7 +168,8 @@ asio::awaitable<void> serve_connection(tcp::socket socket, bool tls, WorkerConte
 
 Server::Server(int workers) {
   if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(i));
+  for (int i = 0; i < workers; ++i)
+    workers_.push_back(std::make_unique<Worker>(i));
 }
 
 Server::~Server() {
@@ -210,7 +211,8 @@ std::shared_ptr<tcp::acceptor> open_acceptor(asio::io_context& io, const tcp::en
 
 std::vector<asio::ip::address> bind_addresses(const ListenerPlan& plan) {
   std::vector<asio::ip::address> addresses;
-  for (const auto& bind : plan.binds) addresses.push_back(asio::ip::make_address(bind));
+  for (const auto& bind : plan.binds)
+    addresses.push_back(asio::ip::make_address(bind));
   if (addresses.empty()) {
     // Dual-stack when the machine has IPv6, IPv4 only otherwise.
     asio::io_context probe_io;
@@ -271,10 +273,10 @@ void Server::open_listener(const ListenerPlan& plan) {
   }
   listener->bound_port = port;
   for (auto& [worker, acceptor] : listener->acceptors) {
-    asio::co_spawn(worker->io,
-                   accept_loop(acceptor, plan.tls, *worker->context, worker->tls,
-                               worker->next_connection_id),
-                   asio::detached);
+    asio::co_spawn(
+        worker->io,
+        accept_loop(acceptor, plan.tls, *worker->context, worker->tls, worker->next_connection_id),
+        asio::detached);
   }
   listeners_.push_back(std::move(listener));
 }
@@ -293,9 +295,11 @@ void Server::start(const ServerSnapshot& snapshot) {
   std::lock_guard lock(mutex_);
   post_snapshot(snapshot);
   try {
-    for (const auto& plan : snapshot.listeners) open_listener(plan);
+    for (const auto& plan : snapshot.listeners)
+      open_listener(plan);
   } catch (...) {
-    for (auto& listener : listeners_) close_listener(*listener);
+    for (auto& listener : listeners_)
+      close_listener(*listener);
     listeners_.clear();
     throw;
   }
@@ -317,7 +321,8 @@ void Server::publish(const ServerSnapshot& snapshot) {
       if (!exists) open_listener(plan);
     }
   } catch (...) {
-    for (size_t i = kept; i < listeners_.size(); ++i) close_listener(*listeners_[i]);
+    for (size_t i = kept; i < listeners_.size(); ++i)
+      close_listener(*listeners_[i]);
     listeners_.resize(kept);
     throw;
   }
@@ -337,7 +342,8 @@ void Server::publish(const ServerSnapshot& snapshot) {
 void Server::stop(std::chrono::milliseconds grace) {
   std::lock_guard lock(mutex_);
   if (!started_) return;
-  for (auto& listener : listeners_) close_listener(*listener);
+  for (auto& listener : listeners_)
+    close_listener(*listener);
   listeners_.clear();
   for (auto& worker : workers_) {
     asio::post(worker->io, [w = worker.get()] {
@@ -376,7 +382,8 @@ void Server::stop(std::chrono::milliseconds grace) {
 std::vector<uint16_t> Server::bound_ports() const {
   std::lock_guard lock(mutex_);
   std::vector<uint16_t> ports;
-  for (const auto& listener : listeners_) ports.push_back(listener->bound_port);
+  for (const auto& listener : listeners_)
+    ports.push_back(listener->bound_port);
   return ports;
 }
 

@@ -134,10 +134,11 @@ void print_welcome(const Runtime& runtime, std::ostream& out) {
   bool any_local = false;
   for (const auto& site : runtime.config.sites) {
     for (const auto& address : site.addresses) {
-      bool https = address.scheme == "https" ||
-                   (address.scheme.empty() && !address.host.empty() &&
-                    address.port != global.http_port);
-      uint16_t port = address.port != 0 ? address.port : https ? global.https_port : global.http_port;
+      bool https = address.scheme == "https" || (address.scheme.empty() && !address.host.empty() &&
+                                                 address.port != global.http_port);
+      uint16_t port = address.port != 0 ? address.port
+                      : https           ? global.https_port
+                                        : global.http_port;
       std::string host = address.host.empty() ? "localhost" : address.host;
       if (host.front() == '*') continue;
       bool default_port = (https && port == 443) || (!https && port == 80);
@@ -149,8 +150,8 @@ void print_welcome(const Runtime& runtime, std::ostream& out) {
     }
   }
   if (any_local) {
-    std::string root = acme::local_root_certificate_path(
-        core::data_directory(runtime.config.global.storage_path));
+    std::string root =
+        acme::local_root_certificate_path(core::data_directory(runtime.config.global.storage_path));
     out << "local sites use usher's own CA; try:\n  curl --cacert " << root << " https://"
         << "localhost:" << global.https_port << "/\n"
         << "or trust the CA on this machine with `sudo usher trust`\n";
@@ -209,8 +210,7 @@ class Instance {
         return;
       }
       auto grace = runtime_->config.global.grace_period.value_or(kDefaultGracePeriod);
-      spdlog::info("shutting down: letting requests in flight finish (up to {} ms)",
-                   grace.count());
+      spdlog::info("shutting down: letting requests in flight finish (up to {} ms)", grace.count());
       server_.stop(grace);
       runtime_->certificates->stop();
       control_.stop();

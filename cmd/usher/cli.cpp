@@ -13,11 +13,11 @@
 #include "acme/trust.h"
 #include "cmd/usher/app.h"
 #include "cmd/usher/flags.h"
-#include "core/clock.h"
-#include "core/data_dir.h"
 #include "core/caddyfile/format.h"
+#include "core/clock.h"
 #include "core/config_loader.h"
 #include "core/config_yaml.h"
+#include "core/data_dir.h"
 #include "usher/version.h"
 
 namespace usher::cmd {
@@ -65,7 +65,8 @@ const Verb* find_verb(const std::string& name) {
 /// Levenshtein distance, to suggest the verb the user probably meant.
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     size_t diagonal = row[0];
     row[0] = i;
@@ -115,7 +116,8 @@ struct LoadResult {
 LoadResult load_from_flags(const ParsedFlags& flags, Context& ctx, bool check) {
   LoadResult result;
   core::ConfigFormat format = core::ConfigFormat::kAuto;
-  if (auto adapter = flags.get("adapter"); adapter && !core::parse_config_format(*adapter, &format)) {
+  if (auto adapter = flags.get("adapter");
+      adapter && !core::parse_config_format(*adapter, &format)) {
     ctx.err << "unknown adapter `" << *adapter << "`; expected `caddyfile` or `yaml`\n";
     result.exit_code = kExitUsage;
     return result;
@@ -130,11 +132,11 @@ LoadResult load_from_flags(const ParsedFlags& flags, Context& ctx, bool check) {
   result.loaded = core::load_config_file(result.path, format);
   if (check) core::check_config(result.loaded);
   const auto& diagnostics = result.loaded.diagnostics;
-  for (const auto& d : diagnostics.items()) ctx.err << d.str() << "\n";
+  for (const auto& d : diagnostics.items())
+    ctx.err << d.str() << "\n";
   if (diagnostics.has_errors()) {
     size_t errors = diagnostics.error_count();
-    ctx.err << result.path << ": " << errors << (errors == 1 ? " error" : " errors")
-            << " found\n";
+    ctx.err << result.path << ": " << errors << (errors == 1 ? " error" : " errors") << " found\n";
     result.exit_code = kExitConfig;
     return result;
   }
@@ -153,8 +155,8 @@ void print_verb_help(const Verb& verb, std::ostream& out) {
     out << "\nflags:\n";
     for (const auto& flag : verb.flags) {
       std::string name = std::string("--") + flag.name + (flag.takes_value ? " VALUE" : "");
-      out << "  " << name << std::string(name.size() < 20 ? 20 - name.size() : 1, ' ')
-          << flag.help << "\n";
+      out << "  " << name << std::string(name.size() < 20 ? 20 - name.size() : 1, ' ') << flag.help
+          << "\n";
     }
   }
 }
@@ -164,7 +166,8 @@ void print_overview(std::ostream& out) {
       << " - a reverse proxy that gets and renews its own HTTPS certificates\n\n"
       << "usage: usher <verb> [flags]\n\nverbs:\n";
   size_t width = 0;
-  for (const auto& verb : verbs()) width = std::max(width, std::string_view(verb.name).size());
+  for (const auto& verb : verbs())
+    width = std::max(width, std::string_view(verb.name).size());
   for (const auto& verb : verbs())
     out << "  " << verb.name << std::string(width + 2 - std::string_view(verb.name).size(), ' ')
         << verb.summary << "\n";
@@ -192,8 +195,8 @@ int run_validate(const ParsedFlags& flags, Context& ctx) {
   LoadResult result = load_from_flags(flags, ctx, /*check=*/true);
   if (!result.ok) return result.exit_code;
   size_t sites = result.loaded.config.sites.size();
-  ctx.out << result.path << ": valid configuration (" << sites
-          << (sites == 1 ? " site" : " sites") << ")\n";
+  ctx.out << result.path << ": valid configuration (" << sites << (sites == 1 ? " site" : " sites")
+          << ")\n";
   return kExitOk;
 }
 
@@ -203,8 +206,7 @@ int run_adapt(const ParsedFlags& flags, Context& ctx) {
   LoadResult result = load_from_flags(flags, ctx, flags.has("validate"));
   if (!result.ok) return result.exit_code;
   std::string yaml = core::to_yaml(result.loaded.config);
-  if (flags.has("pretty"))
-    ctx.out << "# usher " << kVersion << " adapted " << result.path << "\n";
+  if (flags.has("pretty")) ctx.out << "# usher " << kVersion << " adapted " << result.path << "\n";
   ctx.out << yaml;
   return kExitOk;
 }
@@ -299,11 +301,13 @@ int run_reverse_proxy(const ParsedFlags& flags, Context& ctx) {
   if (flags.has("internal-certs")) text += "\ttls internal\n";
   text += "\treverse_proxy " + *to + " {\n";
   if (flags.has("change-host-header")) text += "\t\theader_up Host {upstream_hostport}\n";
-  if (flags.has("insecure")) text += "\t\ttransport http {\n\t\t\ttls_insecure_skip_verify\n\t\t}\n";
+  if (flags.has("insecure"))
+    text += "\t\ttransport http {\n\t\t\ttls_insecure_skip_verify\n\t\t}\n";
   text += "\t}\n}\n";
   auto loaded = core::load_config_text(text, "reverse-proxy", core::ConfigFormat::kCaddyfile);
   core::check_config(loaded);
-  for (const auto& d : loaded.diagnostics.items()) ctx.err << d.str() << "\n";
+  for (const auto& d : loaded.diagnostics.items())
+    ctx.err << d.str() << "\n";
   if (loaded.diagnostics.has_errors()) {
     ctx.err << "usher reverse-proxy: the flags do not make a valid site (generated config:\n"
             << text << ")\n";
@@ -345,10 +349,20 @@ std::vector<FlagSpec> with_config_flags(std::vector<FlagSpec> extra) {
 
 const std::vector<Verb>& verbs() {
   static const std::vector<Verb> kVerbs = {
-      {"version", "usher version", "print the version",
-       "Prints the version of this usher binary.", {}, 0, run_version},
-      {"help", "usher help [VERB]", "show help for usher or one verb",
-       "Lists the verbs, or shows the usage and flags of one verb.", {}, 1, run_help},
+      {"version",
+       "usher version",
+       "print the version",
+       "Prints the version of this usher binary.",
+       {},
+       0,
+       run_version},
+      {"help",
+       "usher help [VERB]",
+       "show help for usher or one verb",
+       "Lists the verbs, or shows the usage and flags of one verb.",
+       {},
+       1,
+       run_help},
       {"validate", "usher validate [--config FILE] [--adapter NAME]",
        "check a config file without running it",
        "Reads the config file, checks it completely and reports every problem with\n"
@@ -370,7 +384,8 @@ const std::vector<Verb>& verbs() {
        "Exit status: 0 after a clean shutdown, 1 when a port cannot be opened,\n"
        "64 usage error, 78 invalid config.",
        with_config_flags({}), 1, run_run},
-      {"reverse-proxy", "usher reverse-proxy [--from ADDRESS] --to UPSTREAM [flags]",
+      {"reverse-proxy",
+       "usher reverse-proxy [--from ADDRESS] --to UPSTREAM [flags]",
        "serve one site that proxies to an upstream, without a config file",
        "Serves ADDRESS (default localhost) over HTTPS and proxies every request to\n"
        "UPSTREAM, as the one-line config `ADDRESS { reverse_proxy UPSTREAM }` would.",
@@ -380,18 +395,23 @@ const std::vector<Verb>& verbs() {
         {"insecure", false, "do not verify an https:// upstream's certificate"},
         {"internal-certs", false, "use usher's local CA even for public names"},
         {"debug", false, "log at debug level"}},
-       0, run_reverse_proxy},
+       0,
+       run_reverse_proxy},
       {"trust", "usher trust [--config FILE]", "make this machine trust usher's local CA",
        "Installs the root certificate of usher's local CA (creating it when there is\n"
        "none yet) into the system trust store with update-ca-certificates, and prints\n"
        "its path and SHA-256 fingerprint. Needs root. The data directory follows the\n"
        "config's `storage` option when --config is given.",
        with_config_flags({}), 1, run_trust},
-      {"fmt", "usher fmt [--overwrite] [FILE|-]", "format a Caddyfile canonically",
+      {"fmt",
+       "usher fmt [--overwrite] [FILE|-]",
+       "format a Caddyfile canonically",
        "Prints FILE (default ./Caddyfile; - reads standard input) in canonical\n"
        "Caddyfile formatting: tab indentation, one space between tokens, comments\n"
        "kept. With --overwrite, replaces the file instead of printing it.",
-       {{"overwrite", false, "write the result back to the file"}}, 1, run_fmt},
+       {{"overwrite", false, "write the result back to the file"}},
+       1,
+       run_fmt},
   };
   return kVerbs;
 }

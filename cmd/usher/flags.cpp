@@ -13,8 +13,8 @@ std::optional<std::string> ParsedFlags::get(const std::string& name) const {
 namespace {
 
 const FlagSpec* find_spec(const std::vector<FlagSpec>& specs, const std::string& name) {
-  auto it = std::find_if(specs.begin(), specs.end(),
-                         [&](const FlagSpec& s) { return name == s.name; });
+  auto it =
+      std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return name == s.name; });
   return it == specs.end() ? nullptr : &*it;
 }
 

@@ -10,13 +10,13 @@ namespace usher::core::caddyfile {
 /// other files and snippets in, each keeping its own file and line so that
 /// errors point at the text the user wrote.
 struct Token {
-  std::string text;        // unquoted value: quotes, backticks and heredoc markers removed
-  std::string file;        // file the token was read from, as named by the user
-  int line = 0;            // 1-based physical line where the token starts
-  bool quoted = false;     // "quoted", `raw` or heredoc: never a brace, directive or matcher
-  bool heredoc = false;    // came from a <<TAG heredoc (so fmt can write it back as one)
-  char quote = 0;          // '"', '`' or 0: how the token was written (fmt keeps it)
-  bool new_line = false;   // first token of a logical line (a `\` continuation does not start one)
+  std::string text;       // unquoted value: quotes, backticks and heredoc markers removed
+  std::string file;       // file the token was read from, as named by the user
+  int line = 0;           // 1-based physical line where the token starts
+  bool quoted = false;    // "quoted", `raw` or heredoc: never a brace, directive or matcher
+  bool heredoc = false;   // came from a <<TAG heredoc (so fmt can write it back as one)
+  char quote = 0;         // '"', '`' or 0: how the token was written (fmt keeps it)
+  bool new_line = false;  // first token of a logical line (a `\` continuation does not start one)
   std::vector<std::string> import_chain;  // "file:line" of each import that brought it in
 
   bool is(const char* s) const { return !quoted && text == s; }

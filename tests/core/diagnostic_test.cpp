@@ -8,7 +8,8 @@ namespace {
 TEST(Diagnostic, RendersFileLineMessageAndHint) {
   Diagnostic d{Diagnostic::Severity::kError, "Caddyfile", 3, "unknown directive `reverse_prox`",
                "did you mean `reverse_proxy`?"};
-  EXPECT_EQ(d.str(), "Caddyfile:3: unknown directive `reverse_prox`; did you mean `reverse_proxy`?");
+  EXPECT_EQ(d.str(),
+            "Caddyfile:3: unknown directive `reverse_prox`; did you mean `reverse_proxy`?");
 }
 
 TEST(Diagnostic, MarksWarningsAndOmitsMissingParts) {

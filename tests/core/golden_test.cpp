@@ -89,8 +89,8 @@ struct Outcome {
 
 Outcome run_case(const GoldenCase& c) {
   Outcome out;
-  out.loaded = load_config_text(c.input, "Caddyfile", ConfigFormat::kCaddyfile,
-                                golden_parse_options());
+  out.loaded =
+      load_config_text(c.input, "Caddyfile", ConfigFormat::kCaddyfile, golden_parse_options());
   if (out.loaded.diagnostics.has_errors()) {
     out.adapt = out.loaded.diagnostics.str();
     return out;
@@ -137,7 +137,8 @@ TEST_P(GoldenCaddyfile, YamlRoundTripGivesTheSameConfig) {
 
 std::string case_name(const ::testing::TestParamInfo<fs::path>& info) {
   std::string name = info.param.stem().string();
-  std::replace_if(name.begin(), name.end(), [](char ch) { return !std::isalnum(ch); }, '_');
+  std::replace_if(
+      name.begin(), name.end(), [](char ch) { return !std::isalnum(ch); }, '_');
   return name;
 }
 

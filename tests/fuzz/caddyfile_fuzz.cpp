@@ -32,9 +32,8 @@ usher::core::caddyfile::ParseOptions hermetic_options() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
-  auto loaded = usher::core::load_config_text(text, "Caddyfile",
-                                              usher::core::ConfigFormat::kCaddyfile,
-                                              hermetic_options());
+  auto loaded = usher::core::load_config_text(
+      text, "Caddyfile", usher::core::ConfigFormat::kCaddyfile, hermetic_options());
   if (!loaded.diagnostics.has_errors()) {
     usher::core::check_config(loaded);
     std::string yaml = usher::core::to_yaml(loaded.config);
