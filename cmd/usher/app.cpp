@@ -12,7 +12,7 @@
 #include <set>
 
 #include "acme/local_ca.h"
-#include "acme/local_certificates.h"
+#include "cmd/usher/certificates.h"
 #include "cmd/usher/cli.h"
 #include "core/clock.h"
 #include "core/data_dir.h"
@@ -62,7 +62,6 @@ proxy::ConnectionSettings connection_settings(const core::Config& config) {
 struct Runtime {
   core::Config config;
   proxy::SitePlan plan;
-  std::unique_ptr<acme::LocalCertificateManager> certificates;
   std::shared_ptr<const proxy::RouteTable> routes;
 };
 
@@ -72,35 +71,16 @@ const core::Clock& system_clock() {
   return clock;
 }
 
-std::unique_ptr<Runtime> build_runtime(const core::Config& config) {
+/// Builds the runtime of `config` and points the certificate hub at its
+/// names. Throws (with the reason) when the config cannot be served.
+std::unique_ptr<Runtime> build_runtime(const core::Config& config, CertificateHub& hub) {
   auto runtime = std::make_unique<Runtime>();
   runtime->config = config;
   runtime->plan = proxy::plan_sites(runtime->config);
-  std::vector<std::string> local_names;
-  std::vector<acme::FileCertificate> files;
-  std::set<std::string> seen;
-  for (const auto& need : runtime->plan.certificates) {
-    if (!seen.insert(need.name).second) continue;
-    switch (need.origin) {
-      case proxy::CertificateOrigin::kLocal:
-        local_names.push_back(need.name);
-        break;
-      case proxy::CertificateOrigin::kFiles:
-        files.push_back({need.name, need.site->tls->cert_file, need.site->tls->key_file});
-        break;
-      case proxy::CertificateOrigin::kAcme:
-        spdlog::warn(
-            "{}: no certificate: getting certificates from an ACME CA is not supported by this "
-            "build yet; the site answers TLS handshakes with an alert. Use `tls internal` or "
-            "`tls CERT KEY` for now",
-            need.name);
-        break;
-    }
-  }
-  std::string data_dir = core::data_directory(runtime->config.global.storage_path);
-  runtime->certificates =
-      std::make_unique<acme::LocalCertificateManager>(data_dir, local_names, files, system_clock());
-  runtime->routes = proxy::RouteTable::build(runtime->config, proxy::RouterOptions{});
+  hub.configure(runtime->config, runtime->plan);
+  proxy::RouterOptions options;
+  options.challenges = hub.responder();
+  runtime->routes = proxy::RouteTable::build(runtime->config, options);
   return runtime;
 }
 
@@ -110,19 +90,19 @@ bool needs_tls(const proxy::SitePlan& plan) {
 }
 
 std::shared_ptr<const proxy::TlsServerContext> tls_context(
-    const Runtime& runtime, const std::shared_ptr<proxy::TicketKeyRing>& ticket_keys) {
+    const Runtime& runtime, CertificateHub& hub,
+    const std::shared_ptr<proxy::TicketKeyRing>& ticket_keys) {
   if (!needs_tls(runtime.plan)) return nullptr;
   proxy::TlsOptions options;
   options.ticket_keys = ticket_keys;
-  return std::make_shared<proxy::TlsServerContext>(runtime.certificates->certificates(), nullptr,
-                                                   options);
+  return std::make_shared<proxy::TlsServerContext>(hub.certificates(), hub.responder(), options);
 }
 
-proxy::ServerSnapshot snapshot_of(const Runtime& runtime,
+proxy::ServerSnapshot snapshot_of(const Runtime& runtime, CertificateHub& hub,
                                   const std::shared_ptr<proxy::TicketKeyRing>& ticket_keys) {
   proxy::ServerSnapshot snapshot;
   snapshot.routes = runtime.routes;
-  snapshot.tls = tls_context(runtime, ticket_keys);
+  snapshot.tls = tls_context(runtime, hub, ticket_keys);
   snapshot.settings = connection_settings(runtime.config);
   snapshot.listeners = runtime.plan.listeners;
   return snapshot;
@@ -131,7 +111,7 @@ proxy::ServerSnapshot snapshot_of(const Runtime& runtime,
 /// Tells the person who started usher where to point a browser or curl.
 void print_welcome(const Runtime& runtime, std::ostream& out) {
   const auto& global = runtime.config.global;
-  bool any_local = false;
+  std::string local_url;  // the first HTTPS site on the local CA, for the curl hint
   for (const auto& site : runtime.config.sites) {
     for (const auto& address : site.addresses) {
       bool https = address.scheme == "https" || (address.scheme.empty() && !address.host.empty() &&
@@ -146,14 +126,14 @@ void print_welcome(const Runtime& runtime, std::ostream& out) {
                         (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
                         (default_port ? "" : ":" + std::to_string(port)) + "/";
       out << "serving " << url << "\n";
-      any_local = any_local || (https && proxy::is_local_name(host));
+      if (local_url.empty() && https && proxy::is_local_name(host)) local_url = url;
     }
   }
-  if (any_local) {
+  if (!local_url.empty()) {
     std::string root =
         acme::local_root_certificate_path(core::data_directory(runtime.config.global.storage_path));
-    out << "local sites use usher's own CA; try:\n  curl --cacert " << root << " https://"
-        << "localhost:" << global.https_port << "/\n"
+    out << "local sites use usher's own CA; try:\n  curl --cacert " << root << " " << local_url
+        << "\n"
         << "or trust the CA on this machine with `sudo usher trust`\n";
   }
   out.flush();
@@ -162,21 +142,34 @@ void print_welcome(const Runtime& runtime, std::ostream& out) {
 /// The process while it serves: signals, reloads, ticket key rotation.
 class Instance {
  public:
-  Instance(std::unique_ptr<Runtime> runtime, const ConfigSource& source)
+  Instance(const core::Config& config, const ConfigSource& source)
       : source_(source),
-        runtime_(std::move(runtime)),
         ticket_keys_(std::make_shared<proxy::TicketKeyRing>()),
-        server_(runtime_->config.global.workers.value_or(0)) {}
+        server_(config.global.workers.value_or(0)) {}
+
+  /// Builds the first runtime; false (with the reason printed) when the
+  /// config cannot be served.
+  bool prepare(const core::Config& config, std::ostream& err) {
+    try {
+      runtime_ = build_runtime(config, hub_);
+    } catch (const std::exception& e) {
+      err << "usher: " << e.what() << "\n";
+      return false;
+    }
+    return true;
+  }
 
   int run(std::ostream& out) {
-    watch_certificates(*runtime_);
+    // New or renewed certificates reach the workers as a fresh TLS context.
+    hub_.on_publish([this] { publish_certificates(); });
     try {
-      server_.start(snapshot_of(*runtime_, ticket_keys_));
+      std::lock_guard lock(runtime_mutex_);
+      server_.start(snapshot_of(*runtime_, hub_, ticket_keys_));
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       return kExitFailure;
     }
-    runtime_->certificates->start();
+    hub_.start();
     spdlog::info("usher started: {} sites, {} workers", runtime_->config.sites.size(),
                  server_.worker_count());
     print_welcome(*runtime_, out);
@@ -188,17 +181,13 @@ class Instance {
   }
 
  private:
-  void watch_certificates(Runtime& runtime) {
-    // New leaves (renewals) reach the workers as a fresh TLS context.
-    runtime.certificates->on_publish([this, &runtime] {
-      try {
-        server_.publish_tls(tls_context(runtime, ticket_keys_));
-      } catch (const std::exception& e) {
-        spdlog::error("publishing renewed certificates: {}", e.what());
-      }
-    });
-    runtime.certificates->on_error(
-        [](const std::string& error) { spdlog::error("local certificates: {}", error); });
+  void publish_certificates() {
+    try {
+      std::lock_guard lock(runtime_mutex_);
+      if (runtime_) server_.publish_tls(tls_context(*runtime_, hub_, ticket_keys_));
+    } catch (const std::exception& e) {
+      spdlog::error("publishing new certificates: {}", e.what());
+    }
   }
 
   void wait_for_signal(asio::signal_set& signals) {
@@ -212,7 +201,7 @@ class Instance {
       auto grace = runtime_->config.global.grace_period.value_or(kDefaultGracePeriod);
       spdlog::info("shutting down: letting requests in flight finish (up to {} ms)", grace.count());
       server_.stop(grace);
-      runtime_->certificates->stop();
+      hub_.stop();
       control_.stop();
     });
   }
@@ -247,13 +236,11 @@ class Instance {
       return;
     }
     try {
-      auto next = build_runtime(loaded.config);
-      watch_certificates(*next);
-      server_.publish(snapshot_of(*next, ticket_keys_));
-      next->certificates->start();
+      auto next = build_runtime(loaded.config, hub_);
+      std::lock_guard lock(runtime_mutex_);
+      server_.publish(snapshot_of(*next, hub_, ticket_keys_));
       // Requests in flight hold the old routes and TLS contexts themselves;
       // the old runtime is only their builder.
-      runtime_->certificates->stop();
       runtime_ = std::move(next);
       spdlog::info("reloaded {}: {} sites", source_.path, runtime_->config.sites.size());
     } catch (const std::exception& e) {
@@ -263,6 +250,10 @@ class Instance {
   }
 
   ConfigSource source_;
+  // Declared before server_ so that it is destroyed after it: TLS contexts
+  // and routes in the workers refer to its challenge responder.
+  CertificateHub hub_{system_clock()};
+  std::mutex runtime_mutex_;  // runtime_ is swapped on reload and read by certificate threads
   std::unique_ptr<Runtime> runtime_;
   std::shared_ptr<proxy::TicketKeyRing> ticket_keys_;
   proxy::Server server_;
@@ -275,14 +266,8 @@ class Instance {
 int run_instance(const core::Config& config, const ConfigSource& source, std::ostream& out,
                  std::ostream& err) {
   setup_logging(config.global.debug);
-  std::unique_ptr<Runtime> runtime;
-  try {
-    runtime = build_runtime(config);
-  } catch (const std::exception& e) {
-    err << "usher: " << e.what() << "\n";
-    return kExitConfig;
-  }
-  Instance instance(std::move(runtime), source);
+  Instance instance(config, source);
+  if (!instance.prepare(config, err)) return kExitConfig;
   return instance.run(out);
 }
 
