@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "acme/certs_report.h"
 #include "acme/local_ca.h"
 #include "acme/trust.h"
 #include "cmd/usher/app.h"
@@ -337,6 +338,24 @@ int run_trust(const ParsedFlags& flags, Context& ctx) {
   }
 }
 
+/// `usher certs`: the managed ACME certificates, read from the data
+/// directory, so it works whether or not usher is running.
+int run_certs(const ParsedFlags& flags, Context& ctx) {
+  std::string storage;
+  if (flags.has("config") || !flags.positional.empty()) {
+    LoadResult result = load_from_flags(flags, ctx, /*check=*/false);
+    if (!result.ok) return result.exit_code;
+    storage = result.loaded.config.global.storage_path;
+  }
+  try {
+    ctx.out << acme::certs_report(core::data_directory(storage));
+    return kExitOk;
+  } catch (const std::exception& e) {
+    ctx.err << "usher certs: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
 const std::vector<FlagSpec> kConfigFlags = {
     {"config", true, "config file (default ./Caddyfile, else /etc/usher/Caddyfile)"},
     {"adapter", true, "config format: caddyfile or yaml (default: from the file name)"},
@@ -403,6 +422,12 @@ const std::vector<Verb>& verbs() {
        "its path and SHA-256 fingerprint. Needs root. The data directory follows the\n"
        "config's `storage` option when --config is given.",
        with_config_flags({}), 1, run_trust},
+      {"certs", "usher certs [--config FILE]", "list the certificates usher manages",
+       "Lists every ACME certificate in the data directory: names, issuer, expiry,\n"
+       "next renewal (or next retry) and the last error. Reads the data directory\n"
+       "only, so it works whether or not usher is running. With --config, the data\n"
+       "directory follows the config's `storage` option.",
+       with_config_flags({}), 1, run_certs},
       {"fmt",
        "usher fmt [--overwrite] [FILE|-]",
        "format a Caddyfile canonically",
