@@ -4,6 +4,7 @@
 #include <asio/socket_base.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -27,6 +28,11 @@ constexpr size_t kBodyReadChunk = 16 * 1024;
 // dropped so the connection can be kept alive; a larger one closes it
 // (cheaper than reading what nobody wants).
 constexpr uint64_t kMaxDrainBytes = 256 * 1024;
+// After a response that left the request body unread, the client may still be
+// sending it; closing at once would answer its bytes with a reset that can
+// destroy the response before the client reads it (RFC 9112 §9.6). Its
+// bytes are read and dropped for at most this long.
+constexpr auto kLingerTime = std::chrono::seconds(2);
 
 /// The connection's input: bytes [begin_, end_) of data_ are unread.
 class ReadBuffer {
@@ -123,6 +129,7 @@ class Http1Connection final : public Exchange,
   asio::awaitable<std::error_code> send(std::span<const asio::const_buffer> buffers);
   asio::awaitable<bool> finish_exchange();
   asio::awaitable<bool> drain_body();
+  asio::awaitable<void> linger();
   void append_framing_headers(const ResponseHead& head);
 
   Stream& stream_;
@@ -139,6 +146,7 @@ class Http1Connection final : public Exchange,
   BodyKind body_kind_ = BodyKind::kNone;
   uint64_t body_remaining_ = 0;  // content-length bytes not yet read
   bool body_done_ = true;
+  std::error_code body_error_;  // the request body broke its framing (chunked decoder)
   bool continue_sent_ = false;
   bool head_request_ = false;
   bool http10_ = false;
@@ -174,8 +182,22 @@ asio::awaitable<void> Http1Connection::run() {
       co_await finish(nullptr);
     }
     if (upgraded_) break;  // the tunnel ran inside serve(); the connection is spent
-    if (!co_await finish_exchange()) break;
+    if (!co_await finish_exchange()) {
+      // A client still waiting for 100 Continue sends nothing more: no linger.
+      const bool client_sends = !request_.expect_continue || continue_sent_;
+      if (!body_done_ && finished_ && !aborted_ && client_sends) co_await linger();
+      break;
+    }
   }
+}
+
+asio::awaitable<void> Http1Connection::linger() {
+  entry_.expires_after(kLingerTime);  // the registry's sweep closes the stream then
+  std::array<char, kBodyReadChunk> scratch;
+  size_t n = 0;
+  while (!entry_.timed_out && !co_await stream_.read_some(scratch, n)) {
+  }
+  entry_.clear_deadline();
 }
 
 asio::awaitable<std::error_code> Http1Connection::fill(size_t min, size_t max_total,
@@ -267,6 +289,7 @@ void Http1Connection::start_request() {
   request_.protocol.clear();
   body_done_ = !request_.has_body;
   chunked_.reset();
+  body_error_.clear();
   trailers_.clear();
   continue_sent_ = false;
   head_request_ = request_.method == "HEAD";
@@ -300,7 +323,13 @@ asio::awaitable<void> Http1Connection::reject(const std::error_code& error, int 
 /// of the request body, and says whether the connection can serve another
 /// request.
 asio::awaitable<bool> Http1Connection::finish_exchange() {
-  if (aborted_) co_return false;
+  if (aborted_) {
+    // A handler gives up on a broken body like on a vanished client, but this
+    // client is still there and must learn why (design.md §6: malformed
+    // HTTP gets a 4xx), unless a response had already begun.
+    if (body_error_ && !head_written_) co_await reject(body_error_, http_status(body_error_));
+    co_return false;
+  }
   if (!head_written_) {
     // The routes ended without a response: answer rather than hang.
     ResponseHead head;
@@ -364,7 +393,11 @@ asio::awaitable<std::error_code> Http1Connection::read(Chunk& chunk) {
       }
     } else if (!in_.empty()) {
       ChunkedDecoder::Step step = chunked_.decode(in_.readable());
-      if (step.error) co_return step.error;
+      if (step.error) {
+        body_error_ = step.error;
+        keep_alive_ = false;
+        co_return step.error;
+      }
       in_.consume(step.consumed);
       if (step.done) {
         for (const auto& t : chunked_.trailers())

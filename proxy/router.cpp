@@ -260,6 +260,7 @@ asio::awaitable<void> write_plain(Exchange& exchange, int status, std::string_vi
 struct RouteTable::Impl {
   RouterOptions options;
   core::GlobalOptions::AutoHttps auto_https = core::GlobalOptions::AutoHttps::kOn;
+  uint16_t http_port = 80;
   uint16_t https_port = 443;
   std::vector<std::unique_ptr<CompiledSite>> sites;
   std::vector<PortSites> ports;
@@ -317,6 +318,7 @@ std::shared_ptr<const RouteTable> RouteTable::build(const core::Config& config,
   Impl& impl = *table->impl_;
   impl.options = options;
   impl.auto_https = config.global.auto_https;
+  impl.http_port = config.global.http_port;
   impl.https_port = config.global.https_port;
   SinkCache sinks;
   for (const core::Site& site : config.sites) {
@@ -371,10 +373,13 @@ asio::awaitable<bool> RouteTable::Impl::answer_challenge(Exchange& exchange) con
 
 // A plain-HTTP request for a host an HTTPS site serves goes to HTTPS (308
 // keeps the method and body). Challenge paths never redirect: a pending
-// challenge was answered above, any other token is simply unknown.
+// challenge was answered above, any other token is simply unknown. As in
+// Caddy, only http_port redirects: another plain port (`:8081 { … }`) is a
+// site of its own and serves every host it is asked for.
 asio::awaitable<bool> RouteTable::Impl::redirect_to_https(Exchange& exchange) const {
   const HttpRequest& request = exchange.request();
-  if (exchange.connection().tls || auto_https != core::GlobalOptions::AutoHttps::kOn)
+  if (exchange.connection().tls || exchange.connection().local_port != http_port ||
+      auto_https != core::GlobalOptions::AutoHttps::kOn)
     co_return false;
   const PortSites* target = nullptr;
   for (const PortSites& p : ports)

@@ -134,6 +134,14 @@ asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo info, WorkerC
   stream.close();
 }
 
+// A dual-stack listener reports an IPv4 peer as ::ffff:a.b.c.d; logs,
+// placeholders and matchers above must see the plain IPv4 address.
+asio::ip::address unmapped(const asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  return address;
+}
+
 /// The root of one connection's coroutine: the one place where an unexpected
 /// exception is caught; it closes this connection only (design.md §6).
 asio::awaitable<void> serve_connection(tcp::socket socket, bool tls, WorkerContext& worker,
@@ -147,9 +155,9 @@ asio::awaitable<void> serve_connection(tcp::socket socket, bool tls, WorkerConte
     auto remote = socket.remote_endpoint(ec);
     if (ec) co_return;  // the client is already gone
     auto local = socket.local_endpoint(ec);
-    info.remote_address = remote.address();
+    info.remote_address = unmapped(remote.address());
     info.remote_port = remote.port();
-    info.local_address = local.address();
+    info.local_address = unmapped(local.address());
     info.local_port = local.port();
     if (tls) {
       if (!tls_context) co_return;  // no certificate to offer yet
