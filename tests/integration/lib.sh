@@ -78,6 +78,7 @@ start_upstream() {
   local name=$1
   shift
   local out="$TEST_TMP/upstream-$name.out"
+  : >"$out"
   python3 "$USHER_SOURCE_DIR/tests/integration/upstream.py" --name "$name" "$@" >"$out" 2>&1 &
   UPSTREAM_PID=$!
   STARTED_PIDS+=("$UPSTREAM_PID")

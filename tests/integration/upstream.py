@@ -13,12 +13,22 @@ it accepts connections, and serves:
   /close-mid-body    promises 1000 bytes, sends 100, closes
   /ws                WebSocket echo (RFC 6455), text and binary frames
   /name              the --name given on the command line (load-balancing tests)
+  /health            an empty response with the current health status (--health-status)
+  /set-health/N      changes the status /health answers with
+  /stats             how many requests arrived so far (not counting /stats)
+
+--unix PATH serves on a Unix socket instead (printing "PORT unix"); --tls CERT
+KEY serves HTTPS with that certificate.
 """
 import argparse
 import base64
 import hashlib
 import json
+import os
+import socketserver
+import ssl
 import sys
+import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +40,9 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_name_arg = "upstream"
+    health_status = 200
+    requests_seen = 0
+    requests_lock = threading.Lock()
 
     def log_message(self, fmt, *args):  # quiet: tests read stdout for the port
         pass
@@ -78,6 +91,15 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
         route = url.path
+        if route == "/stats":
+            return self._send(200, f"{Handler.requests_seen}\n".encode())
+        with Handler.requests_lock:
+            Handler.requests_seen += 1
+        if route == "/health":
+            return self._send(Handler.health_status, b"")
+        if route.startswith("/set-health/"):
+            Handler.health_status = int(route.split("/")[2])
+            return self._send(200, b"")
         if route.startswith("/echo"):
             return self.echo(url)
         if route.startswith("/bytes/"):
@@ -121,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
             "query": url.query,
             "headers": headers,
             "body_length": received[0],
-            "client": self.client_address[0],
+            "client": self.client_address[0] if self.client_address else "unix",
         }).encode()
         self._send(200, body, "application/json", {"X-Upstream": Handler.server_name_arg})
 
@@ -240,14 +262,40 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def get_request(self):
+        conn, _ = super().get_request()
+        return conn, ("unix", 0)  # handlers expect an (address, port) pair
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="upstream")
+    parser.add_argument("--unix", metavar="PATH")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--health-status", type=int, default=200)
     args = parser.parse_args()
     Handler.server_name_arg = args.name
-    server = Server(("127.0.0.1", args.port), Handler)
-    print(f"PORT {server.server_address[1]}", flush=True)
+    Handler.health_status = args.health_status
+    if args.unix:
+        if os.path.exists(args.unix):
+            os.unlink(args.unix)
+        server = UnixServer(args.unix, Handler)
+        port = "unix"
+    else:
+        server = Server(("127.0.0.1", args.port), Handler)
+        port = server.server_address[1]
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls[0], args.tls[1])
+        # The handshake runs in the handler's thread, not in the accept loop.
+        server.socket = context.wrap_socket(server.socket, server_side=True,
+                                            do_handshake_on_connect=False)
+    print(f"PORT {port}", flush=True)
     server.serve_forever()
 
 
