@@ -419,6 +419,7 @@ struct GlobalOptions {
 /// One site block.
 struct Site {
   std::vector<SiteAddress> addresses;
+  std::vector<std::string> binds;   // `bind`: IP addresses to listen on; empty = every address
   std::vector<Route> routes;        // execution order
   std::vector<Route> error_routes;  // handle_errors
   std::optional<SiteTls> tls;

@@ -740,6 +740,7 @@ const YamlStruct<Site>& schema(Tag<Site>) {
   static const YamlStruct<Site> s{"site",
                                   {
                                       field("addresses", &Site::addresses),
+                                      field("binds", &Site::binds),
                                       field("routes", &Site::routes, routes_codec()),
                                       field("error_routes", &Site::error_routes, routes_codec()),
                                       field("tls", &Site::tls),

@@ -29,17 +29,27 @@ CertificateOrigin certificate_origin(const std::string& host, const core::Site& 
   return CertificateOrigin::kAcme;
 }
 
-void add_listener(std::vector<ListenerPlan>& listeners, ServedAddress served) {
-  for (const ListenerPlan& l : listeners) {
+/// Adds (or widens) the listener for `served`. Sites sharing a port share
+/// its socket: their `bind` addresses are merged, and a site without `bind`
+/// makes the port listen on every address.
+void add_listener(std::vector<ListenerPlan>& listeners, ServedAddress served,
+                  const std::vector<std::string>& binds) {
+  for (ListenerPlan& l : listeners) {
     if (l.port != served.port) continue;
     if (l.tls != served.tls)
       throw core::ConfigError(
           "", 0,
           "port " + std::to_string(served.port) + " is asked to serve both http and https sites",
           "give the http:// sites and the https sites different ports");
+    if (l.binds.empty() || binds.empty()) {
+      l.binds.clear();
+    } else {
+      for (const std::string& b : binds)
+        if (std::find(l.binds.begin(), l.binds.end(), b) == l.binds.end()) l.binds.push_back(b);
+    }
     return;
   }
-  listeners.push_back({served.port, served.tls, {}});
+  listeners.push_back({served.port, served.tls, binds});
 }
 
 void add_certificate(std::vector<CertificateNeed>& needs, const std::string& host,
@@ -67,19 +77,22 @@ ServedAddress serve_address(const core::SiteAddress& address, const core::Site& 
 SitePlan plan_sites(const core::Config& config) {
   SitePlan plan;
   bool any_tls = false;
+  // The redirect listener binds where the HTTPS sites do.
+  std::vector<ListenerPlan> https_sites;
   for (const core::Site& site : config.sites) {
     for (const core::SiteAddress& address : site.addresses) {
       const ServedAddress served = serve_address(address, site, config.global);
-      add_listener(plan.listeners, served);
+      add_listener(plan.listeners, served, site.binds);
       if (!served.tls) continue;
       any_tls = true;
+      add_listener(https_sites, {config.global.http_port, false}, site.binds);
       if (!address.host.empty() && !(site.tls && site.tls->on_demand))
         add_certificate(plan.certificates, address.host, site, config.global);
     }
   }
   // The HTTP port answers HTTP-01 challenges and redirects to HTTPS.
   if (any_tls && config.global.auto_https != core::GlobalOptions::AutoHttps::kOff)
-    add_listener(plan.listeners, {config.global.http_port, false});
+    add_listener(plan.listeners, {config.global.http_port, false}, https_sites.front().binds);
   std::sort(plan.listeners.begin(), plan.listeners.end(),
             [](const ListenerPlan& a, const ListenerPlan& b) { return a.port < b.port; });
   return plan;

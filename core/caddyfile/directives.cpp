@@ -4,6 +4,8 @@
 
 #include "core/caddyfile/directives.h"
 
+#include "core/ip_range.h"
+
 #include <algorithm>
 #include <array>
 #include <limits>
@@ -444,7 +446,24 @@ constexpr std::array<HandlerDirective, 20> kHandlerDirectives{{
     {"file_server", parse_file_server, "file_server"},
 }};
 
-constexpr std::array<SiteDirective, 3> kSiteDirectives{{
+// ------------------------------------------------------- bind
+
+/// `bind ADDRESS…`: listen on these IP addresses only (e.g. a LAN address, or
+/// 127.0.0.1 behind another proxy) instead of every address.
+void parse_bind(Dispenser& d, Scope&, Site& site) {
+  for (const Token& t :
+       take_args(d, "bind", 1, 32, "an IP address to listen on, like `127.0.0.1`")) {
+    std::string address = t.text;
+    if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+      address = address.substr(1, address.size() - 2);
+    if (!IpAddress::parse(address))
+      throw invalid_value_error(t, "address", "bind", "an IP address like `127.0.0.1` or `::1`");
+    site.binds.push_back(address);
+  }
+}
+
+constexpr std::array<SiteDirective, 4> kSiteDirectives{{
+    {"bind", parse_bind},
     {"tls", parse_tls},
     {"log", parse_site_log},
     {"handle_errors", parse_handle_errors},

@@ -141,3 +141,26 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace usher::proxy
+
+namespace usher::proxy {
+namespace {
+
+TEST(PlanSitesBind, ListensOnlyWhereTheSiteBindsAndSoDoesItsRedirectPort) {
+  core::Site a = site_at("a.example.com");
+  a.binds = {"127.0.0.1"};
+  core::Site b = site_at("b.example.com");
+  b.binds = {"::1"};
+  const SitePlan plan = plan_sites(config_of({a, b}));
+  EXPECT_EQ(plan.listeners,
+            listeners({{80, false, {"127.0.0.1", "::1"}}, {443, true, {"127.0.0.1", "::1"}}}));
+}
+
+TEST(PlanSitesBind, ASiteWithoutBindOpensThePortOnEveryAddress) {
+  core::Site a = site_at("a.example.com");
+  a.binds = {"127.0.0.1"};
+  const SitePlan plan = plan_sites(config_of({a, site_at("b.example.com")}));
+  EXPECT_EQ(plan.listeners, listeners({{80, false, {}}, {443, true, {}}}));
+}
+
+}  // namespace
+}  // namespace usher::proxy

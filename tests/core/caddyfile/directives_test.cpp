@@ -377,3 +377,21 @@ TEST(ReverseProxy, AcceptsTheCookiePolicyWithoutACookieName) {
 
 }  // namespace
 }  // namespace usher::core::caddyfile::test
+
+namespace usher::core::caddyfile::test {
+namespace {
+
+TEST(Bind, ListsTheAddressesASiteListensOn) {
+  const Adapted a = adapt_text("example.com {\nbind 127.0.0.1 [::1]\nrespond ok\n}\n");
+  ASSERT_EQ(a.diagnostics.str(), "");
+  EXPECT_EQ(a.config.sites.front().binds, (std::vector<std::string>{"127.0.0.1", "::1"}));
+}
+
+TEST(Bind, RejectsWhatIsNotAnIpAddress) {
+  EXPECT_EQ(first_error("example.com {\nbind lan.example\n}\n"),
+            "Caddyfile:2: invalid address `lan.example` for `bind`; expected an IP address like "
+            "`127.0.0.1` or `::1`");
+}
+
+}  // namespace
+}  // namespace usher::core::caddyfile::test
