@@ -5,8 +5,29 @@
 #include <set>
 
 #include "core/data_dir.h"
+#include "core/ip_range.h"
 
 namespace usher::cmd {
+
+namespace {
+
+/// The certificate for clients that send no SNI, which is what clients do
+/// when the URL names an IP address (RFC 6066 §3 forbids IP literals in
+/// SNI): the certificate of a site addressed by IP, else the only
+/// certificate when there is just one. With several named sites and none
+/// for an IP, no guess is made: the handshake fails rather than show some
+/// other site's certificate.
+std::shared_ptr<const core::TlsCertificate> fallback_for_no_sni(const core::CertificateSet& set) {
+  std::shared_ptr<const core::TlsCertificate> only;
+  for (const auto& [name, cert] : set.entries()) {
+    if (core::IpAddress::parse(name)) return cert;
+    if (only && only != cert) return nullptr;
+    only = cert;
+  }
+  return only;
+}
+
+}  // namespace
 
 CertificateHub::~CertificateHub() {
   stop();
@@ -86,6 +107,7 @@ void CertificateHub::merge() {
         merged->add(name, cert);
       merged->set_fallback(local->fallback());
     }
+    if (!merged->fallback()) merged->set_fallback(fallback_for_no_sni(*merged));
     merged_ = merged;
   }
   if (on_publish_) on_publish_();
