@@ -1,0 +1,188 @@
+"""The markdown tables: each figure per proxy with its ratio to nginx in the
+same run, the CPU each process used, and a flag on runs disturbed by load
+from outside the benchmark."""
+
+import statistics
+from dataclasses import dataclass, field
+
+# A run during which processes other than the benchmark's used more than this
+# share of one core is flagged as disturbed.
+FOREIGN_LOAD_LIMIT = 0.10
+
+# Every ratio is taken against this proxy.
+REFERENCE = "nginx"
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class Sample:
+    """One measured run of one figure on one proxy."""
+
+    target: str
+    round: int
+    values: dict = field(default_factory=dict)
+    cpu: dict = field(default_factory=dict)
+    wall: float = 0.0
+    foreign: float = 0.0
+    error: str = ""
+
+    def cores(self, group):
+        """Average number of cores the group used during the run."""
+        return self.cpu.get(group, 0.0) / self.wall if self.wall else 0.0
+
+    def disturbed(self):
+        return self.foreign > FOREIGN_LOAD_LIMIT
+
+
+@dataclass
+class Row:
+    """One line of the main table: a name, a unit and one value per proxy
+    (None when not measured), plus which cells are flagged."""
+
+    title: str
+    values: dict
+    fmt: str = "{:,.0f}"
+    lower_is_better: bool = False
+    flagged: set = field(default_factory=set)
+    notes: dict = field(default_factory=dict)
+
+
+def median_or_none(numbers):
+    numbers = [n for n in numbers if n is not None]
+    return statistics.median(numbers) if numbers else None
+
+
+def _ratio(value, reference):
+    if value is None or not reference:
+        return ""
+    return f" ({value / reference:.2f}×)"
+
+
+def _cell(row, target):
+    value = row.values.get(target)
+    if target in row.notes:
+        return row.notes[target]
+    if value is None:
+        return "—"
+    text = row.fmt.format(value) + _ratio(value, row.values.get(REFERENCE))
+    return text + (" ⚠" if target in row.flagged else "")
+
+
+def table(rows, targets):
+    """A markdown table with one line per row and one column per proxy."""
+    lines = ["| figure | " + " | ".join(targets) + " |"]
+    lines.append("|---|" + "---:|" * len(targets))
+    for row in rows:
+        title = row.title + (" ↓" if row.lower_is_better else "")
+        lines.append(f"| {title} | " + " | ".join(_cell(row, t) for t in targets) + " |")
+    return "\n".join(lines)
+
+
+def _good(samples):
+    return [s for s in samples if not s.error]
+
+
+def figure_rows(figure, samples_by_target):
+    """The rows of one load figure: the value, per proxy core, and p99."""
+    main = Row(f"{figure.title}, {figure.unit}", {}, figure.fmt)
+    per_core = Row(f"… per proxy core, {figure.unit}", {}, figure.fmt)
+    p99 = Row("… p99 latency, ms", {}, "{:,.2f}", lower_is_better=True)
+    for target, samples in samples_by_target.items():
+        good = _good(samples)
+        if not good:
+            error = samples[0].error if samples else "not run"
+            main.notes[target] = "error" if samples else "n/a"
+            per_core.notes[target] = p99.notes[target] = main.notes[target]
+            if samples:
+                main.notes[target] += f": {error[:80]}"
+            continue
+        main.values[target] = median_or_none([figure.value(s) for s in good])
+        per_core.values[target] = median_or_none(
+            [figure.value(s) / s.cores("proxy") for s in good if s.cores("proxy") > 0]
+        )
+        p99.values[target] = median_or_none([s.values.get("p99_ms") for s in good])
+        if any(s.disturbed() for s in samples):
+            main.flagged.add(target)
+            per_core.flagged.add(target)
+    rows = [main, per_core]
+    return rows + [p99] if figure.has_p99 else rows
+
+
+def cpu_row(figure, samples_by_target):
+    """Median share of a core used by proxy / backend / load generator."""
+    row = Row(figure.title, {})
+    for target, samples in samples_by_target.items():
+        good = _good(samples)
+        if not good:
+            row.notes[target] = "—"
+            continue
+        shares = [
+            median_or_none([s.cores(group) * 100 for s in good])
+            for group in ("proxy", "backend", "client")
+        ]
+        row.notes[target] = " / ".join(f"{share:.0f}" for share in shares)
+    return row
+
+
+def memory_rows(memory, targets):
+    """Rows for the resident-memory figures and the binary sizes."""
+    specs = [
+        ("idle RSS, MiB", "idle_rss"),
+        ("peak RSS under load, MiB", "peak_rss"),
+    ]
+    for scheme in ("https", "http"):
+        specs += [
+            (
+                f"RSS with {{count}} idle {scheme.upper()} connections (fresh start), MiB",
+                f"idle_{scheme}_rss",
+            ),
+            ("… above the same proxy's idle RSS, MiB", f"idle_{scheme}_delta"),
+            ("… per connection, KiB", f"idle_{scheme}_per_conn"),
+        ]
+    specs.append(("binary size (stripped), MiB", "binary"))
+    rows = []
+    for title, key in specs:
+        row = Row(title.format(count=f"{memory.get('idle_count', 0):,}"), {}, "{:,.1f}", True)
+        for target in targets:
+            value = _memory_value(memory, target, key)
+            if isinstance(value, str):
+                row.notes[target] = value
+            elif value is not None:
+                row.values[target] = value / (1024 if key.endswith("per_conn") else MIB)
+        rows.append(row)
+    return rows
+
+
+def _memory_value(memory, target, key):
+    if not key.endswith("_per_conn"):
+        return memory.get(target, {}).get(key)
+    delta = memory.get(target, {}).get(key.replace("_per_conn", "_delta"))
+    if isinstance(delta, str) or delta is None:
+        return None
+    return delta / max(memory.get("idle_count", 1), 1)
+
+
+def disturbed_lines(all_samples):
+    """One line per figure with a disturbed run: for each proxy, the share
+    of a core used outside the benchmark in each of its disturbed rounds."""
+    lines = []
+    for figure, samples in all_samples:
+        per_target = {}
+        for s in samples:
+            if s.disturbed():
+                per_target.setdefault(s.target, []).append(f"{s.foreign * 100:.0f}%")
+        if per_target:
+            parts = [f"{target} {' '.join(shares)}" for target, shares in per_target.items()]
+            lines.append(f"- {figure.title}: " + "; ".join(parts))
+    return lines
+
+
+def error_lines(all_samples):
+    """One line per failed run, with the load generator's complaint."""
+    return [
+        f"- {figure.title}, {s.target}, round {s.round + 1}: {s.error}"
+        for figure, samples in all_samples
+        for s in samples
+        if s.error
+    ]
