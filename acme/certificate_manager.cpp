@@ -104,7 +104,9 @@ std::vector<core::IssuerConfig> acme_issuers(const core::GlobalOptions& global,
   std::erase_if(issuers, [](const auto& i) { return i.kind != core::IssuerConfig::Kind::kAcme; });
   std::string global_ca = global.acme_ca.empty() ? kLetsEncryptDirectory : global.acme_ca;
   for (auto& issuer : issuers) {
-    issuer.directory = directory_of(issuer);
+    // An `issuer acme` without a directory means the global CA, as in Caddy
+    // (`tls { issuer acme { disable_http_challenge } }` must not leave it).
+    if (issuer.directory.empty()) issuer.directory = global_ca;
     if (issuer.email.empty())
       issuer.email = site_tls && !site_tls->email.empty() ? site_tls->email : global.email;
     if (issuer.trusted_root.empty()) issuer.trusted_root = global.acme_ca_root;
@@ -423,7 +425,15 @@ bool CertificateManager::obtain(Managed& managed) {
     IssuedCertificate issued = obtain_certificate(connection, responder_, sleep, options);
     record_success(managed, issuer, issued);
     // ARI is best effort: a certificate without a window renews by lifetime.
-    if (!connection.directory().renewal_info.empty()) refresh_ari(managed);
+    if (!connection.directory().renewal_info.empty()) {
+      refresh_ari(managed);
+    } else {
+      // Known now: without this, the next pass (after a restart too) would
+      // fetch the directory again only to learn the same.
+      std::lock_guard lock(managed.mutex);
+      managed.state.ari_id.clear();
+      save_state(managed);
+    }
     return true;
   } catch (const std::exception& e) {
     record_failure(managed, issuer, e);

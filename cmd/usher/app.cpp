@@ -8,6 +8,7 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <csignal>
 #include <iostream>
 #include <set>
 
@@ -266,6 +267,11 @@ class Instance {
 int run_instance(const core::Config& config, const ConfigSource& source, std::ostream& out,
                  std::ostream& err) {
   setup_logging(config.global.debug);
+  // A peer that closes first must cost one connection, not the process:
+  // OpenSSL writes to the socket itself (a close_notify to a client already
+  // gone, such as a CA's TLS-ALPN-01 check) and libcurl under CURLOPT_NOSIGNAL
+  // leaves SIGPIPE to the application. Writes then fail with EPIPE instead.
+  std::signal(SIGPIPE, SIG_IGN);
   Instance instance(config, source);
   if (!instance.prepare(config, err)) return kExitConfig;
   return instance.run(out);

@@ -99,6 +99,19 @@ class Manager : public ::testing::Test {
   int transports_ = 0;
 };
 
+TEST_F(Manager, RestartWithACaWithoutAriSendsNoRequestAtAll) {
+  {
+    auto manager = make();
+    manager->set_names({name("a.example.com")});
+    manager->maintain();
+  }
+  int transports = transports_;
+  auto manager = make();
+  manager->set_names({name("a.example.com")});
+  EXPECT_EQ(manager->maintain(), 0u);
+  EXPECT_EQ(transports_, transports);
+}
+
 TEST_F(Manager, ObtainsEveryNameAndStoresItPrivately) {
   auto manager = make();
   int published = 0;
@@ -424,6 +437,23 @@ TEST(AcmeIssuers, TakeTheSiteTlsOverTheGlobalOptions) {
   ASSERT_EQ(issuers.size(), 1u);
   EXPECT_EQ(issuers[0].directory, "https://acme.zerossl.com/v2/DV90");
   EXPECT_FALSE(issuers[0].eab);  // the global credentials belong to the global CA
+}
+
+TEST(AcmeIssuers, GiveASiteIssuerWithoutADirectoryTheGlobalCa) {
+  core::GlobalOptions global;
+  global.acme_ca = "https://pebble:14000/dir";
+  global.acme_ca_root = "/etc/pebble.pem";
+  global.acme_eab = core::EabCredentials{"k", "m"};
+  core::SiteTls tls;
+  core::IssuerConfig http_only;
+  http_only.disabled_challenges = {"tls-alpn"};
+  tls.issuers = {http_only};
+  auto issuers = acme_issuers(global, &tls);
+  ASSERT_EQ(issuers.size(), 1u);
+  EXPECT_EQ(issuers[0].directory, "https://pebble:14000/dir");
+  EXPECT_EQ(issuers[0].trusted_root, "/etc/pebble.pem");
+  EXPECT_TRUE(issuers[0].eab);
+  EXPECT_EQ(issuers[0].disabled_challenges, std::vector<std::string>{"tls-alpn"});
 }
 
 TEST(CaStorageName, IsTheDirectoryUrlWithoutSchemeOrSlashes) {
