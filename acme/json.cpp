@@ -1,5 +1,7 @@
 #include "acme/json.h"
 
+#include "core/json_text.h"
+
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -220,22 +222,7 @@ class Parser {
 };
 
 void dump_string(const std::string& s, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
+  core::append_json_string(s, out);
 }
 
 struct Dumper {

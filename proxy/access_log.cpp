@@ -1,5 +1,7 @@
 #include "proxy/access_log.h"
 
+#include "core/json_text.h"
+
 #include <spdlog/logger.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -18,25 +20,6 @@ namespace {
 constexpr uint64_t kDefaultRollSize = 100ull * 1024 * 1024;
 constexpr int kDefaultRollKeep = 10;
 
-void append_json_string(std::string_view text, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 template <typename Number>
 void append_number(Number value, std::string& out) {
   std::array<char, 32> buffer{};
@@ -48,7 +31,7 @@ void append_string_field(std::string_view name, std::string_view value, std::str
   out += ",\"";
   out += name;
   out += "\":";
-  append_json_string(value, out);
+  core::append_json_string(value, out);
 }
 
 template <typename Number>
