@@ -317,18 +317,29 @@ int run_reverse_proxy(const ParsedFlags& flags, Context& ctx) {
   return run_instance(loaded.config, ConfigSource{}, ctx.out, ctx.err);
 }
 
+/// The `storage` option of the config named on the command line, or ""
+/// (the default data directory) when none is named. Sets `exit_code` and
+/// returns nullopt, with the messages printed, when that config does not load.
+std::optional<std::string> storage_from_flags(const ParsedFlags& flags, Context& ctx,
+                                              int& exit_code) {
+  if (!flags.has("config") && flags.positional.empty()) return std::string();
+  LoadResult result = load_from_flags(flags, ctx, /*check=*/false);
+  if (!result.ok) {
+    exit_code = result.exit_code;
+    return std::nullopt;
+  }
+  return result.loaded.config.global.storage_path;
+}
+
 /// `usher trust`: installs the local CA's root into the system trust store,
 /// creating the CA first if this machine has none yet.
 int run_trust(const ParsedFlags& flags, Context& ctx) {
-  std::string storage;
-  if (flags.has("config") || !flags.positional.empty()) {
-    LoadResult result = load_from_flags(flags, ctx, /*check=*/false);
-    if (!result.ok) return result.exit_code;
-    storage = result.loaded.config.global.storage_path;
-  }
+  int exit_code = kExitOk;
+  auto storage = storage_from_flags(flags, ctx, exit_code);
+  if (!storage) return exit_code;
   try {
     core::SystemClock clock;
-    acme::LocalCa ca(core::data_directory(storage), clock);
+    acme::LocalCa ca(core::data_directory(*storage), clock);
     ctx.out << acme::install_root_in_system_store(ca.root_path()) << "\n";
     return kExitOk;
   } catch (const std::exception& e) {
@@ -341,14 +352,11 @@ int run_trust(const ParsedFlags& flags, Context& ctx) {
 /// `usher certs`: the managed ACME certificates, read from the data
 /// directory, so it works whether or not usher is running.
 int run_certs(const ParsedFlags& flags, Context& ctx) {
-  std::string storage;
-  if (flags.has("config") || !flags.positional.empty()) {
-    LoadResult result = load_from_flags(flags, ctx, /*check=*/false);
-    if (!result.ok) return result.exit_code;
-    storage = result.loaded.config.global.storage_path;
-  }
+  int exit_code = kExitOk;
+  auto storage = storage_from_flags(flags, ctx, exit_code);
+  if (!storage) return exit_code;
   try {
-    ctx.out << acme::certs_report(core::data_directory(storage));
+    ctx.out << acme::certs_report(core::data_directory(*storage));
     return kExitOk;
   } catch (const std::exception& e) {
     ctx.err << "usher certs: " << e.what() << "\n";
