@@ -137,3 +137,28 @@ rss_kib() {
 hwm_kib() {
   awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
 }
+
+# start_localhost_proxy: the common setup of several tests: an upstream named
+# `app` and usher (2 workers) serving https://localhost:$HTTPS by proxying to
+# it. Sets APP, HTTP, HTTPS, config and root; exits the test when usher does
+# not start.
+start_localhost_proxy() {
+  start_upstream app || exit 1
+  APP=$UPSTREAM_PORT
+  HTTP=$(free_port)
+  HTTPS=$(free_port)
+  config="$TEST_TMP/Caddyfile"
+  cat >"$config" <<CONFIG
+{
+	http_port $HTTP
+	https_port $HTTPS
+	workers 2
+}
+
+localhost {
+	reverse_proxy 127.0.0.1:$APP
+}
+CONFIG
+  start_usher "$config" "$HTTPS" || { fail "usher starts"; finish; exit 1; }
+  root=$(local_root)
+}

@@ -9,24 +9,7 @@ readonly kMaxPeakKib=$((60 * 1024))
 readonly kGiB=1073741824
 CLIENT="$USHER_SOURCE_DIR/tests/integration/client.py"
 
-start_upstream app || exit 1
-APP=$UPSTREAM_PORT
-HTTP=$(free_port)
-HTTPS=$(free_port)
-config="$TEST_TMP/Caddyfile"
-cat >"$config" <<CONFIG
-{
-	http_port $HTTP
-	https_port $HTTPS
-	workers 2
-}
-
-localhost {
-	reverse_proxy 127.0.0.1:$APP
-}
-CONFIG
-start_usher "$config" "$HTTPS" || { fail "usher starts"; finish; exit 1; }
-root=$(local_root)
+start_localhost_proxy
 c() { curl -sS --max-time 60 --cacert "$root" "$@"; }
 now() { date +%s.%N; }
 seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

@@ -4,24 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 CLIENT="$USHER_SOURCE_DIR/tests/integration/client.py"
-start_upstream app || exit 1
-APP=$UPSTREAM_PORT
-HTTP=$(free_port)
-HTTPS=$(free_port)
-config="$TEST_TMP/Caddyfile"
-cat >"$config" <<CONFIG
-{
-	http_port $HTTP
-	https_port $HTTPS
-	workers 2
-}
-
-localhost {
-	reverse_proxy 127.0.0.1:$APP
-}
-CONFIG
-start_usher "$config" "$HTTPS" || { fail "usher starts"; finish; exit 1; }
-root=$(local_root)
+start_localhost_proxy
 client() { timeout 60 python3 "$CLIENT" "$@" --port "$HTTPS" --ca "$root"; }
 
 # ---- WebSocket
