@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "proxy/http1_session.h"
+#include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/stream.h"
 #include "proxy/tls_context.h"
@@ -393,6 +394,11 @@ std::vector<uint16_t> Server::bound_ports() const {
   for (const auto& listener : listeners_)
     ports.push_back(listener->bound_port);
   return ports;
+}
+
+void Server::write_metrics(MetricsWriter& out) const {
+  out.family("usher_workers", "gauge", "Worker threads serving connections.");
+  out.sample("usher_workers", {}, static_cast<double>(worker_count()));
 }
 
 }  // namespace usher::proxy

@@ -14,6 +14,7 @@
 
 namespace usher::proxy {
 
+class MetricsWriter;
 class RouteTable;
 class TlsServerContext;
 
@@ -60,6 +61,10 @@ class Server {
   /// The ports actually bound, in listener order (tests bind port 0).
   std::vector<uint16_t> bound_ports() const;
   int worker_count() const { return static_cast<int>(workers_.size()); }
+
+  /// Writes the data plane's metrics (per-worker counters summed at scrape
+  /// time). Called from the admin API's thread.
+  void write_metrics(MetricsWriter& out) const;
 
  private:
   struct Worker;

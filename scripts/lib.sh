@@ -12,7 +12,7 @@ USHER_BUILD_PACKAGES=(
 # and the ACME test server.
 USHER_TEST_PACKAGES=(
   clang-14 libclang-rt-14-dev clang-format
-  curl openssl strace python3 pebble nghttp2-client
+  curl openssl strace python3 python3-h2 pebble nghttp2-client
 )
 
 # ensure_packages PKG...: installs the packages that are not installed yet,

@@ -6,6 +6,7 @@
 
 #include "core/data_dir.h"
 #include "core/ip_range.h"
+#include "proxy/metrics.h"
 
 namespace usher::cmd {
 
@@ -133,6 +134,12 @@ void CertificateHub::stop() {
   started_ = false;
   if (local_) local_->stop();
   if (acme_) acme_->stop();
+}
+
+void CertificateHub::write_metrics(proxy::MetricsWriter& out) const {
+  std::lock_guard lock(mutex_);
+  out.family("usher_certificates", "gauge", "Certificates the running config serves.");
+  out.sample("usher_certificates", {}, static_cast<double>(merged_->size()));
 }
 
 }  // namespace usher::cmd

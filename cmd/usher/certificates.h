@@ -12,6 +12,10 @@
 #include "core/config.h"
 #include "proxy/site_plan.h"
 
+namespace usher::proxy {
+class MetricsWriter;
+}
+
 namespace usher::cmd {
 
 /// Every certificate the running config needs, from both managers: the
@@ -41,6 +45,10 @@ class CertificateHub final : public core::CertificateSource {
 
   void start();
   void stop();
+
+  /// Writes certificate and ACME metrics (seconds to expiry, orders by
+  /// outcome). Called from the admin API's thread.
+  void write_metrics(proxy::MetricsWriter& out) const;
 
   /// The ACME manager, when any name needs one (status, logs).
   acme::CertificateManager* acme() { return acme_.get(); }

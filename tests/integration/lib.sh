@@ -6,6 +6,10 @@ set -u
 : "${USHER_BINARY:?USHER_BINARY must name the usher binary under test}"
 : "${USHER_SOURCE_DIR:?USHER_SOURCE_DIR must name the source tree}"
 
+# Debian's python3 first: its python3-h2 drives the HTTP/2 tests, and a
+# python3 earlier on PATH (pyenv, venv) would not have it.
+export PATH=/usr/bin:$PATH
+
 TESTS_PASSED=0
 TESTS_FAILED=0
 TEST_TMP=$(mktemp -d)
