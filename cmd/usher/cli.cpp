@@ -357,15 +357,17 @@ int run_trust(const ParsedFlags& flags, Context& ctx) {
 // ------------------------------------------------------------ admin API clients
 
 /// The `admin` option of the config the command line names (or the default
-/// config file found), when it loads and sets one; nullopt otherwise.
+/// config file found), when it sets one; nullopt otherwise.
 std::optional<core::AdminConfig> admin_of_config(const ParsedFlags& flags) {
   std::string path = config_path(flags);
   if (path.empty()) return std::nullopt;
   core::ConfigFormat format = core::ConfigFormat::kAuto;
   if (auto adapter = flags.get("adapter")) core::parse_config_format(*adapter, &format);
+  // A config with errors elsewhere still names its admin address (the
+  // global options come first): `usher reload` of a broken file must reach
+  // the instance, which then reports the errors.
   auto loaded = core::load_config_file(path, format);
-  if (loaded.diagnostics.has_errors() || loaded.config.global.admin == core::AdminConfig{})
-    return std::nullopt;
+  if (loaded.config.global.admin == core::AdminConfig{}) return std::nullopt;
   return loaded.config.global.admin;
 }
 
