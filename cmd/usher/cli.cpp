@@ -374,7 +374,8 @@ std::optional<core::AdminConfig> admin_of_config(const ParsedFlags& flags) {
 /// The admin API a client verb talks to: --address; else the `admin`
 /// option of the config file; else $USHER_ADMIN; else localhost:2019.
 /// nullopt (with the message printed) when that is off or malformed.
-std::optional<AdminAddress> admin_target(const ParsedFlags& flags, Context& ctx, const char* verb) {
+std::optional<AdminAddress> admin_target(const ParsedFlags& flags, Context& ctx, const char* verb,
+                                         bool report_off = true) {
   std::string text;
   std::string source;
   if (auto address = flags.get("address")) {
@@ -382,6 +383,7 @@ std::optional<AdminAddress> admin_target(const ParsedFlags& flags, Context& ctx,
     source = "--address";
   } else if (auto admin = admin_of_config(flags)) {
     if (!admin->enabled) {
+      if (!report_off) return std::nullopt;
       ctx.err << "usher " << verb << ": the config sets `admin off`, so no admin API listens; "
               << "pass --address if usher runs with another config\n";
       return std::nullopt;
@@ -523,7 +525,7 @@ constexpr std::chrono::seconds kCertsLiveTimeout{3};
 /// view when one answers, else read from the data directory, so it works
 /// whether or not usher is running.
 int run_certs(const ParsedFlags& flags, Context& ctx) {
-  if (auto address = admin_target(flags, ctx, "certs")) {
+  if (auto address = admin_target(flags, ctx, "certs", /*report_off=*/false)) {
     try {
       auto statuses = certificates_from_json(fetch_status(*address, kCertsLiveTimeout, nullptr));
       ctx.out << acme::format_certs_report(statuses);
@@ -596,6 +598,8 @@ const std::vector<Verb>& verbs() {
        "Checks the config like `validate`, then serves its sites until SIGTERM or SIGINT\n"
        "(graceful: requests in flight get grace_period to finish). SIGHUP reloads the\n"
        "config file; a config with errors is logged and the running one keeps serving.\n"
+       "The admin API (reload, stop, status, metrics) listens on the `admin` option's\n"
+       "address, else $USHER_ADMIN, else localhost:2019; `admin off` disables it.\n"
        "Exit status: 0 after a clean shutdown, 1 when a port cannot be opened,\n"
        "64 usage error, 78 invalid config.",
        with_config_flags({}), 1, run_run},
