@@ -119,12 +119,11 @@ int listen_unix(const AdminAddress& address) {
   }
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw_bind_error(address, errno);
-  // Only the owner may talk to the API: the socket is created 0600 (umask
-  // applies at bind; no other thread creates files yet), then set again.
-  mode_t old_mask = ::umask(0177);
+  // Only the owner may talk to the API. The mode is set between bind and
+  // listen: nobody can connect before listen(), so there is no window, and
+  // the process-wide umask (which other threads' files depend on) is left alone.
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   int error = errno;
-  ::umask(old_mask);
   if (rc != 0 || ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, kListenBacklog) != 0) {
     error = rc != 0 ? error : errno;
     ::close(fd);
