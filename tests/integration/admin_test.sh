@@ -11,6 +11,7 @@ readonly kDownload=$((40 * 1024 * 1024))
 start_upstream app || exit 1
 APP=$UPSTREAM_PORT
 DEAD=$(free_port) # bound and released: nothing listens there
+FLAKY=$(free_port)
 HTTP=$(free_port)
 HTTPS=$(free_port)
 ADMIN=$(free_port)
@@ -38,6 +39,12 @@ localhost {
 		reverse_proxy 127.0.0.1:$DEAD {
 			health_uri /health
 			health_interval 200ms
+		}
+	}
+	handle /flaky/* {
+		reverse_proxy 127.0.0.1:$FLAKY {
+			fail_duration 30s
+			max_fails 1
 		}
 	}
 	reverse_proxy 127.0.0.1:$APP
@@ -93,6 +100,15 @@ sys.exit(0 if not dead["healthy"] and not dead["active_healthy"] and live["healt
 done
 [ "$status_ok" == 1 ] && pass "/status shows the dead upstream down (active) and the live one up" ||
   fail "/status shows the dead upstream down (active) and the live one up" "$(a "$api/status")"
+expect_eq "a request to a dead upstream without active checks fails" "$(c -o /dev/null -w '%{http_code}' "$url/flaky/x")" 502
+passive=$(a "$api/status" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+u = [u for g in s["upstreams"] for u in g["upstreams"] if u["address"] == sys.argv[1]][0]
+print(u["healthy"], u["active_healthy"], u["passive_healthy"])
+' "127.0.0.1:$FLAKY")
+expect_eq "/status shows an upstream down by passive health (max_fails 1)" "$passive" "False True False"
+expect_contains "usher status says why it is down" "$("$USHER_BINARY" status --address "localhost:$ADMIN")" "down (recent failures)"
 expect_contains "/status names the config path" "$(a "$api/status")" "\"config_path\":\"$config\""
 expect_contains "/status lists the listeners" "$(a "$api/status")" "\"port\":$HTTPS"
 a "$api/metrics" >"$TEST_TMP/metrics"
