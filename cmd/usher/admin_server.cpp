@@ -5,6 +5,8 @@
 #include "cmd/usher/admin_server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -82,6 +84,9 @@ int listen_tcp(const AdminAddress& address) {
   if (fd < 0) throw_bind_error(address, errno);
   int yes = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  // Accepted sockets inherit it: httplib writes head and body separately,
+  // and Nagle would hold the body back for the client's delayed ACK.
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
   if (::bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0 ||
       ::listen(fd, kListenBacklog) != 0) {
     int error = errno;
