@@ -860,10 +860,17 @@ asio::awaitable<AttemptOutcome> H2UpstreamClient::attempt(const UpstreamEndpoint
 
 asio::awaitable<void> H2UpstreamClient::pump_body(std::shared_ptr<H2Stream> stream) {
   std::shared_ptr<H2Connection> connection = connection_;
+  if (!replay_.empty() || body_complete_) {
+    // Another attempt: what an earlier one read from the client goes first.
+    stream->out.assign(replay_.begin(), replay_.end());
+    stream->out_end = body_complete_;
+    if (body_complete_) stream->out_trailers = h2_trailer_fields(body_.trailers());
+    connection->resume(*stream);
+  }
   for (;;) {
     // One piece at a time: the next is read from the client only once the
     // upstream's window took the previous one (back-pressure to the client).
-    Clock::time_point deadline = Clock::now() + timeouts_.write;
+    const Clock::time_point deadline = Clock::now() + timeouts_.write;
     while (!stream->out.empty() && !stream->closed && !stream->stop_pump) {
       if (Clock::now() >= deadline) {
         error_ = asio::error::timed_out;
@@ -873,7 +880,7 @@ asio::awaitable<void> H2UpstreamClient::pump_body(std::shared_ptr<H2Stream> stre
       stream->body_wake.expires_at(deadline);
       co_await stream->body_wake.async_wait(kNoThrow);
     }
-    if (stream->closed || stream->stop_pump || stream->cancelled) break;
+    if (stream->out_end || stream->closed || stream->stop_pump || stream->cancelled) break;
     BodySource::Chunk chunk;
     if (std::error_code ec = co_await body_.read(chunk)) {
       stream->client_failed = true;
@@ -881,7 +888,7 @@ asio::awaitable<void> H2UpstreamClient::pump_body(std::shared_ptr<H2Stream> stre
       connection->reset(*stream);
       break;
     }
-    if (!chunk.data.empty()) body_started_ = true;
+    keep_for_replay(chunk);
     stream->last_progress = Clock::now();
     if (stream->closed || stream->cancelled) break;
     stream->out.assign(chunk.data.begin(), chunk.data.end());
@@ -891,10 +898,22 @@ asio::awaitable<void> H2UpstreamClient::pump_body(std::shared_ptr<H2Stream> stre
       stream->out_trailers = h2_trailer_fields(body_.trailers());
     }
     connection->resume(*stream);
-    if (chunk.end) break;
   }
   pump_running_ = false;
   stream->wake.cancel();
+}
+
+void H2UpstreamClient::keep_for_replay(const BodySource::Chunk& chunk) {
+  if (chunk.end) body_complete_ = true;
+  if (chunk.data.empty()) return;
+  body_started_ = true;
+  if (!replayable_) return;
+  if (replay_.size() + chunk.data.size() > kMaxReplayBytes) {
+    replayable_ = false;  // too large to keep: this body can go out only once
+    std::string().swap(replay_);
+    return;
+  }
+  replay_.append(chunk.data.data(), chunk.data.size());
 }
 
 AttemptOutcome H2UpstreamClient::end_without_response() {
@@ -902,7 +921,7 @@ AttemptOutcome H2UpstreamClient::end_without_response() {
   end.refused = stream_->refused;
   end.any_frame = stream_->any_frame;
   end.reused = reused_;
-  end.body_consumed = body_started_;
+  end.body_consumed = body_committed();
   end.client_failed = stream_->client_failed;
   end.bad_response = stream_->bad_response;
   const AttemptOutcome outcome = h2_outcome(end);

@@ -126,7 +126,9 @@ class H2UpstreamClient {
   /// The final response head; valid after kResponse.
   const ResponseHeadView& response() const { return view_; }
   const std::error_code& error() const { return error_; }
-  bool body_committed() const { return body_started_; }
+  /// Whether request body bytes were read from the client and are not held
+  /// for another attempt (small bodies are, as with HTTP/1.1).
+  bool body_committed() const { return body_started_ && !replayable_; }
 
   /// Streams the response body (and trailers) to `sink` and finishes it.
   asio::awaitable<std::error_code> relay_body(ResponseSink& sink,
@@ -137,6 +139,7 @@ class H2UpstreamClient {
 
  private:
   asio::awaitable<void> pump_body(std::shared_ptr<H2Stream> stream);
+  void keep_for_replay(const BodySource::Chunk& chunk);
   asio::awaitable<AttemptOutcome> await_head(ResponseSink& sink);
   AttemptOutcome end_without_response();
   bool build_view();
@@ -155,7 +158,13 @@ class H2UpstreamClient {
   ResponseHeadView view_;
   std::vector<char> relay_;
   std::error_code error_;
-  bool body_started_ = false;
+  // A request body up to this size is kept so that a refused stream can go
+  // again; larger bodies stream through once (as the HTTP/1.1 client does).
+  static constexpr size_t kMaxReplayBytes = 16 * 1024;
+  std::string replay_;
+  bool replayable_ = true;      // everything read of the body is in replay_
+  bool body_complete_ = false;  // the client's body was read to its end
+  bool body_started_ = false;   // request body bytes were read from the client
   bool pump_running_ = false;
 };
 

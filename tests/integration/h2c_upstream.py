@@ -9,6 +9,7 @@ Endpoints:
   /grpc            gRPC-shaped: every length-prefixed message is answered with
                    "echo:<message>" as soon as it arrives; trailers grpc-status: 0
   /stats           JSON: connections accepted, streams seen
+  /hang            never answers
 Options:
   --goaway-after N  after N streams on a connection, refuse the next one with
                     GOAWAY (last-stream-id = the last one served) and close
@@ -164,6 +165,8 @@ class Connection:
             s.finish_after_out = True
             s.trailers_after_out = [("grpc-status", "0"), ("grpc-message", "ok")]
             return
+        if path.startswith("/hang"):
+            return  # the proxy's response_header_timeout has to end this one
         if path.startswith("/download"):
             n = int(parse_qs(urlsplit(path).query).get("n", ["0"])[0])
             self.conn.send_headers(s.id, [(":status", "200"), ("content-length", str(n)),

@@ -76,6 +76,14 @@ goaway.localhost {
 kill.localhost {
 	reverse_proxy h2c://127.0.0.1:$KILL
 }
+
+hang.localhost {
+	reverse_proxy h2c://127.0.0.1:$APP {
+		transport http {
+			response_header_timeout 1s
+		}
+	}
+}
 CONFIG
 start_usher "$config" "$HTTPS" || { fail "usher starts"; finish; exit 1; }
 root=$(local_root)
@@ -238,6 +246,33 @@ expect_eq "requests refused by GOAWAY are retried on a new connection" "$codes" 
 stats=$(get goaway.localhost "https://goaway.localhost:$HTTPS/stats")
 expect_eq "the GOAWAY upstream served each stream on its own connection" \
   "$(echo "$stats" | json 'd["streams"] == 7 and d["connections"] >= 7')" "True"
+
+body=$(get goaway.localhost "https://goaway.localhost:$HTTPS/echo" --data-binary 'small body')
+expect_eq "a small POST body refused by GOAWAY goes again whole" "$(echo "$body" | json 'd["body"]')" "small body"
+
+# ---- timeouts
+
+code=$(get hang.localhost "https://hang.localhost:$HTTPS/hang" -o /dev/null -w '%{http_code}')
+expect_eq "an h2c upstream that never answers gives 504 after response_header_timeout" "$code" "504"
+
+# ---- slow clients hold back the upstream (flow control), not usher's memory
+
+rss_before=$(rss_kib "$USHER_PID")
+slow=()
+for i in 1 2 3 4; do
+  get h2c.localhost "https://h2c.localhost:$HTTPS/download?n=$n" --limit-rate 100K -o /dev/null 2>/dev/null &
+  slow+=($!)
+done
+sleep 3
+rss_during=$(rss_kib "$USHER_PID")
+kill "${slow[@]}" 2>/dev/null
+wait "${slow[@]}" 2>/dev/null
+growth=$((rss_during - rss_before))
+if [ "$growth" -lt 16384 ]; then
+  pass "4 slow clients of 100 MiB downloads grew usher by $growth KiB (< 16 MiB)"
+else
+  fail "slow clients do not grow usher's memory" "grew by $growth KiB"
+fi
 
 # ---- the upstream dies mid-run, then comes back
 
