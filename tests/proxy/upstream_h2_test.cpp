@@ -154,7 +154,12 @@ struct ServerRequest {
   std::string body;
   std::map<std::string, std::string> trailers;
 };
-enum class Reply { kRespond, kReset, kGoaway };
+enum class Reply {
+  kRespond,
+  kReset,
+  kGoaway,
+  kCloseOnSecond,  // answers the first request, drops the connection on the second
+};
 
 /// A loopback HTTP/2 server on nghttp2, one connection at a time: each
 /// request is answered when it is complete, as `reply` says.
@@ -175,6 +180,7 @@ class H2TestServer {
     nghttp2_session* session = nullptr;
     std::map<int32_t, ServerRequest> streams;
     std::map<int32_t, size_t> sent;
+    bool close_now = false;
   };
 
   asio::awaitable<void> accept() {
@@ -234,7 +240,8 @@ class H2TestServer {
       auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer), kNoThrow);
       if (ec) break;
       if (nghttp2_session_mem_recv(conn.session, reinterpret_cast<const uint8_t*>(buffer.data()),
-                                   n) < 0)
+                                   n) < 0 ||
+          conn.close_now)
         break;
     }
     nghttp2_session_del(conn.session);
@@ -242,6 +249,10 @@ class H2TestServer {
 
   void answer(Conn& conn, nghttp2_session* s, int32_t id) {
     requests.push_back(conn.streams[id]);
+    if (reply_ == Reply::kCloseOnSecond && requests.size() == 2) {
+      conn.close_now = true;  // as if the upstream died with the request unread
+      return;
+    }
     if (reply_ == Reply::kReset) {
       nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
       return;
@@ -391,6 +402,44 @@ TEST(H2UpstreamClient, AStreamAboveGoawaysLastIdIsStale) {
   const ClientRun run = run_client(io, server.port(), request, body, sink);
   EXPECT_EQ(run.outcome, AttemptOutcome::kStale);
   EXPECT_NE(run.error.find("refused"), std::string::npos) << run.error;
+}
+
+TEST(H2UpstreamClient, AReusedConnectionThatDiesSilentlyIsStaleAndAFreshOneWorks) {
+  asio::io_context io;
+  H2TestServer server(io, Reply::kCloseOnSecond);
+  H2Pools pools(io);
+  UpstreamTimeouts timeouts;
+  PoolSettings settings;
+  UpstreamEndpoint endpoint;
+  endpoint.host = "127.0.0.1";
+  endpoint.port = server.port();
+  endpoint.pool_key = "tcp:test";
+  std::vector<AttemptOutcome> outcomes;
+  std::vector<size_t> connections;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        HttpRequest request = make_request("GET", false);
+        RequestBody body;
+        for (bool fresh : {false, false, true}) {
+          TestSink sink;
+          H2UpstreamClient client(pools, timeouts, settings, request, body);
+          outcomes.push_back(co_await client.attempt(endpoint, sink, fresh));
+          if (outcomes.back() == AttemptOutcome::kResponse)
+            co_await client.relay_body(sink, std::chrono::milliseconds(-1));
+          co_await client.finish_attempt();
+          connections.push_back(pools.connections("tcp:test"));
+        }
+        pools.close_all();
+        io.stop();
+      },
+      asio::detached);
+  io.run_for(std::chrono::seconds(10));
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_EQ(outcomes[0], AttemptOutcome::kResponse);
+  EXPECT_EQ(outcomes[1], AttemptOutcome::kStale);
+  EXPECT_EQ(outcomes[2], AttemptOutcome::kResponse);
+  EXPECT_EQ(connections, (std::vector<size_t>{1, 0, 1}));
 }
 
 TEST(H2UpstreamClient, AClosedPortIsDialFailed) {
