@@ -28,6 +28,8 @@ start_h2c app || exit 1
 APP=$H2C_PORT
 start_h2c mux || exit 1
 MUX=$H2C_PORT
+start_h2c narrow --max-streams 2 || exit 1
+NARROW=$H2C_PORT
 start_h2c goaway --goaway-after 1 || exit 1
 GOAWAY=$H2C_PORT
 KILL=$(free_port)
@@ -71,6 +73,10 @@ mux.localhost {
 
 goaway.localhost {
 	reverse_proxy h2c://127.0.0.1:$GOAWAY
+}
+
+narrow.localhost {
+	reverse_proxy h2c://127.0.0.1:$NARROW
 }
 
 kill.localhost {
@@ -232,6 +238,20 @@ if [ "$conns" -le 4 ]; then
   pass "200 concurrent requests shared $conns upstream TCP connections (2 workers)"
 else
   fail "200 concurrent requests share a handful of upstream connections" "$conns connections"
+fi
+
+# An upstream allowing 2 streams per connection: more connections open, up
+# to the cap per worker, and every request is served.
+for i in 1 2 3 4; do get narrow.localhost "https://narrow.localhost:$HTTPS/echo" -o /dev/null; done
+codes=$(seq 1 60 | timeout 120 xargs -P 20 -I{} curl -s -o /dev/null -w '%{http_code}\n' --max-time 30 \
+  --cacert "$root" --resolve "narrow.localhost:$HTTPS:127.0.0.1" "https://narrow.localhost:$HTTPS/download?n=200000")
+expect_eq "60 requests to an upstream allowing 2 streams per connection all answer 200" \
+  "$(echo "$codes" | grep -c '^200$')" "60"
+conns=$(get narrow.localhost "https://narrow.localhost:$HTTPS/stats" | json 'd["connections"]')
+if [ "$conns" -gt 2 ] && [ "$conns" -le 16 ]; then
+  pass "SETTINGS_MAX_CONCURRENT_STREAMS 2 opened more connections ($conns, at most 8 per worker)"
+else
+  fail "a full connection makes usher open another" "$conns connections"
 fi
 
 # ---- GOAWAY: streams the upstream refused go again on a new connection
