@@ -170,6 +170,12 @@ class H2TestServer {
     asio::co_spawn(io, accept(), asio::detached);
   }
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  /// Stops accepting, so that the io_context runs out of work and every
+  /// coroutine ends (a coroutine left suspended at shutdown would leak).
+  void stop() {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+  }
   std::vector<ServerRequest> requests;
   std::string response_body = "hello";
   std::vector<std::pair<std::string, std::string>> response_trailers = {{"grpc-status", "0"}};
@@ -302,7 +308,7 @@ struct ClientRun {
 
 /// Runs one request through an H2UpstreamClient to 127.0.0.1:port.
 ClientRun run_client(asio::io_context& io, uint16_t port, HttpRequest& request, RequestBody& body,
-                     TestSink& sink) {
+                     TestSink& sink, H2TestServer* server = nullptr) {
   ClientRun run;
   H2Pools pools(io);
   UpstreamTimeouts timeouts;
@@ -325,7 +331,7 @@ ClientRun run_client(asio::io_context& io, uint16_t port, HttpRequest& request, 
         run.error = client.error().message();
         co_await client.finish_attempt();
         pools.close_all();
-        io.stop();
+        if (server != nullptr) server->stop();
       },
       asio::detached);
   io.run_for(std::chrono::seconds(10));
@@ -348,7 +354,7 @@ TEST(H2UpstreamClient, RelaysTheResponseBodyAndTrailers) {
   HttpRequest request = make_request("GET", false);
   RequestBody body;
   TestSink sink;
-  const ClientRun run = run_client(io, server.port(), request, body, sink);
+  const ClientRun run = run_client(io, server.port(), request, body, sink, &server);
   ASSERT_EQ(run.outcome, AttemptOutcome::kResponse) << run.error;
   EXPECT_FALSE(run.relay_error) << run.relay_error.message();
   EXPECT_EQ(sink.body, "hello");
@@ -370,7 +376,7 @@ TEST(H2UpstreamClient, StreamsTheRequestBodyAndItsTrailers) {
   body.generated = 1'000'000;  // larger than one window: flow control has to move it
   body.trailer_fields.add("X-Checksum", "abc");
   TestSink sink;
-  const ClientRun run = run_client(io, server.port(), request, body, sink);
+  const ClientRun run = run_client(io, server.port(), request, body, sink, &server);
   ASSERT_EQ(run.outcome, AttemptOutcome::kResponse) << run.error;
   ASSERT_EQ(server.requests.size(), 1u);
   const std::string& got = server.requests[0].body;
@@ -388,7 +394,7 @@ TEST(H2UpstreamClient, AResetStreamIsNoResponse) {
   HttpRequest request = make_request("GET", false);
   RequestBody body;
   TestSink sink;
-  const ClientRun run = run_client(io, server.port(), request, body, sink);
+  const ClientRun run = run_client(io, server.port(), request, body, sink, &server);
   EXPECT_EQ(run.outcome, AttemptOutcome::kNoResponse);
   EXPECT_NE(run.error.find("reset"), std::string::npos) << run.error;
 }
@@ -399,7 +405,7 @@ TEST(H2UpstreamClient, AStreamAboveGoawaysLastIdIsStale) {
   HttpRequest request = make_request("GET", false);
   RequestBody body;
   TestSink sink;
-  const ClientRun run = run_client(io, server.port(), request, body, sink);
+  const ClientRun run = run_client(io, server.port(), request, body, sink, &server);
   EXPECT_EQ(run.outcome, AttemptOutcome::kStale);
   EXPECT_NE(run.error.find("refused"), std::string::npos) << run.error;
 }
@@ -431,7 +437,7 @@ TEST(H2UpstreamClient, AReusedConnectionThatDiesSilentlyIsStaleAndAFreshOneWorks
           connections.push_back(pools.connections("tcp:test"));
         }
         pools.close_all();
-        io.stop();
+        server.stop();
       },
       asio::detached);
   io.run_for(std::chrono::seconds(10));
