@@ -11,6 +11,7 @@ Endpoints:
   /stats           JSON: connections accepted, streams seen
   /hang            never answers
 Options:
+Prints `GOAWAY from client error=N` when the client ends a connection.
   --goaway-after N  after N streams on a connection, refuse the next one with
                     GOAWAY (last-stream-id = the last one served) and close
 """
@@ -124,6 +125,9 @@ class Connection:
                 self.on_end(s)
         elif isinstance(event, h2.events.StreamReset):
             self.streams.pop(event.stream_id, None)
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            # The proxy closing an idle connection says so first (RFC 9113 §6.8).
+            print(f"GOAWAY from client error={int(event.error_code)}", flush=True)
 
     def on_request(self, event):
         if self.args.goaway_after and self.served >= self.args.goaway_after:

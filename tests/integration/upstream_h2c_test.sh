@@ -30,6 +30,9 @@ start_h2c mux || exit 1
 MUX=$H2C_PORT
 start_h2c narrow --max-streams 2 || exit 1
 NARROW=$H2C_PORT
+start_h2c idle || exit 1
+IDLE=$H2C_PORT
+IDLE_OUT=$(ls "$TEST_TMP"/h2c-idle-*.out)
 start_h2c goaway --goaway-after 1 || exit 1
 GOAWAY=$H2C_PORT
 KILL=$(free_port)
@@ -73,6 +76,14 @@ mux.localhost {
 
 goaway.localhost {
 	reverse_proxy h2c://127.0.0.1:$GOAWAY
+}
+
+idle.localhost {
+	reverse_proxy h2c://127.0.0.1:$IDLE {
+		transport http {
+			keepalive 1s
+		}
+	}
 }
 
 narrow.localhost {
@@ -274,6 +285,17 @@ expect_eq "a small POST body refused by GOAWAY goes again whole" "$(echo "$body"
 
 code=$(get hang.localhost "https://hang.localhost:$HTTPS/hang" -o /dev/null -w '%{http_code}')
 expect_eq "an h2c upstream that never answers gives 504 after response_header_timeout" "$code" "504"
+
+# ---- idle connections end with GOAWAY after keepalive
+
+code=$(get idle.localhost "https://idle.localhost:$HTTPS/echo" -o /dev/null -w '%{http_code}')
+expect_eq "idle site serves" "$code" "200"
+for i in $(seq 1 50); do
+  grep -q "GOAWAY from client error=0" "$IDLE_OUT" && break
+  sleep 0.1
+done
+expect_contains "an h2c connection idle for keepalive is closed with GOAWAY (NO_ERROR)" \
+  "$(cat "$IDLE_OUT")" "GOAWAY from client error=0"
 
 # ---- slow clients hold back the upstream (flow control), not usher's memory
 
