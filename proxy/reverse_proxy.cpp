@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <type_traits>
 
 #include "core/ip_range.h"
 #include "proxy/handlers.h"
@@ -16,6 +17,7 @@
 #include "proxy/load_balancer.h"
 #include "proxy/placeholder_expand.h"
 #include "proxy/upstream_client.h"
+#include "proxy/upstream_h2.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker_context.h"
 
@@ -139,17 +141,25 @@ std::string dial_name(const core::Upstream& u, uint16_t port) {
 /// The upstreams of a handler and the TLS settings their endpoints point to.
 struct UpstreamSet {
   std::shared_ptr<UpstreamTls> tls;
+  // Every upstream speaks HTTP/2 with prior knowledge (h2c:// or `versions
+  // h2c`); validation keeps one scheme per handler and h2c off TLS.
+  bool h2c = false;
   std::vector<UpstreamEndpoint> endpoints;
   std::vector<std::string> names;
 };
 
 std::shared_ptr<UpstreamSet> build_upstreams(const core::ReverseProxyHandler& config) {
   auto set = std::make_shared<UpstreamSet>();
+  const auto& versions = config.transport.versions;
+  const bool h2c_versions = std::find(versions.begin(), versions.end(), "h2c") != versions.end();
+  set->h2c = !config.upstreams.empty() && !config.transport.tls;
+  for (const core::Upstream& u : config.upstreams)
+    if (u.scheme != "h2c" && !(h2c_versions && (u.scheme.empty() || u.scheme == "http")))
+      set->h2c = false;
   for (const core::Upstream& u : config.upstreams) {
     const bool tls = u.scheme == "https" || config.transport.tls;
     if (tls && !set->tls) set->tls = std::make_shared<UpstreamTls>(config.transport);
     UpstreamEndpoint e;
-    // h2c upstreams are spoken to in HTTP/1.1 until the HTTP/2 client exists.
     const uint16_t port = u.port != 0 ? u.port : (u.scheme == "https" ? 443 : 80);
     const std::string name = dial_name(u, port);
     if (u.scheme == "unix") {
@@ -187,23 +197,33 @@ class ReverseProxy final : public RouteHandler {
   void collect_upstreams(std::vector<UpstreamGroup>& out) const override;
 
  private:
+  template <class Client>
+  asio::awaitable<HandlerResult> run(RequestContext& ctx, Client& client) const;
+  void prepare(const RequestContext& ctx, const Forwarded& fwd, Headers& scratch,
+               UpstreamClient& client) const;
+  void prepare(const RequestContext& ctx, const Forwarded& fwd, Headers& scratch,
+               H2UpstreamClient& client) const;
   Forwarded forwarded(const RequestContext& ctx) const;
   void build_head(const RequestContext& ctx, const Forwarded& fwd, Headers& scratch,
                   std::string& out) const;
   template <class Emit>
   void for_each_upstream_field(const RequestContext& ctx, const Forwarded& fwd, Emit emit) const;
-  asio::awaitable<AttemptOutcome> try_upstream(RequestContext& ctx, UpstreamClient& client,
+  template <class Client>
+  asio::awaitable<AttemptOutcome> try_upstream(RequestContext& ctx, Client& client,
                                                const Forwarded& fwd, Headers& scratch,
                                                const UpstreamEndpoint& endpoint) const;
-  asio::awaitable<HandlerResult> respond(RequestContext& ctx, UpstreamClient& client, size_t index,
+  template <class Client>
+  asio::awaitable<HandlerResult> respond(RequestContext& ctx, Client& client, size_t index,
                                          const std::string& set_cookie) const;
   void build_response_head(const RequestContext& ctx, const ResponseHeadView& view,
                            ResponseHead& head) const;
   milliseconds flush_interval(const ResponseHeadView& view) const;
+  template <class Client>
   bool may_retry(AttemptOutcome outcome, Failure failure, int attempt, Clock::time_point deadline,
-                 const RequestContext& ctx, const UpstreamClient& client) const;
+                 const RequestContext& ctx, const Client& client) const;
+  template <class Client>
   HandlerResult fail(RequestContext& ctx, Failure failure, AttemptOutcome outcome,
-                     const UpstreamClient& client) const;
+                     const Client& client) const;
   asio::awaitable<void> wait_before_retry(RequestContext& ctx, Clock::time_point deadline) const;
 
   std::shared_ptr<UpstreamSet> upstreams_;
@@ -331,6 +351,32 @@ void ReverseProxy::build_head(const RequestContext& ctx, const Forwarded& fwd, H
     append_header(h.name, h.value, out);
 }
 
+void ReverseProxy::prepare(const RequestContext& ctx, const Forwarded& fwd, Headers& scratch,
+                           UpstreamClient& client) const {
+  build_head(ctx, fwd, scratch, client.head());
+}
+
+void ReverseProxy::prepare(const RequestContext& ctx, const Forwarded& fwd, Headers&,
+                           H2UpstreamClient& client) const {
+  // The same fields an HTTP/1.1 upstream gets; the h2 client turns them
+  // into HTTP/2 fields (pseudo-headers, no connection-specific fields).
+  Headers& out = client.fields();
+  out.clear();
+  for_each_upstream_field(
+      ctx, fwd, [&](std::string_view name, std::string_view value) { out.add(name, value); });
+  for (const core::HeaderOp& op : header_up_)
+    apply_header_op(op, out, ctx);
+}
+
+/// Ends an attempt: the HTTP/2 client may have to wait for its body pump.
+asio::awaitable<void> end_attempt(UpstreamClient& client) {
+  client.finish_attempt();
+  co_return;
+}
+asio::awaitable<void> end_attempt(H2UpstreamClient& client) {
+  co_await client.finish_attempt();
+}
+
 // ------------------------------------------------------------ the loop
 
 /// Counts a request in flight for least_conn while it lives.
@@ -347,9 +393,32 @@ class InFlight {
 
 asio::awaitable<HandlerResult> ReverseProxy::handle(RequestContext& ctx) const {
   HttpRequest& req = ctx.request();
+  if (!upstreams_->h2c) {
+    UpstreamClient client(ctx.worker.upstream_pools(), timeouts_, pool_settings_, req,
+                          ctx.exchange.body());
+    co_return co_await run(ctx, client);
+  }
+  if (req.upgrade) {
+    // An h2c upstream has no HTTP/1.1 Upgrade (RFC 9113 §8.6) and usher
+    // does not speak extended CONNECT upstream yet (decision 0007).
+    ctx.error_status = 502;
+    ctx.error_message = "upgrade to an h2c upstream is not supported";
+    spdlog::warn(
+        "reverse_proxy: {} {}: {} upgrade refused: the upstreams of this route speak h2c; "
+        "route upgrades to an http:// upstream",
+        req.method, req.path,
+        last_value(req.headers, "Upgrade") ? *last_value(req.headers, "Upgrade") : "");
+    co_return HandlerResult::kError;
+  }
+  H2UpstreamClient client(ctx.worker.h2_pools(), timeouts_, pool_settings_, req,
+                          ctx.exchange.body());
+  co_return co_await run(ctx, client);
+}
+
+template <class Client>
+asio::awaitable<HandlerResult> ReverseProxy::run(RequestContext& ctx, Client& client) const {
+  HttpRequest& req = ctx.request();
   const Forwarded fwd = forwarded(ctx);
-  UpstreamClient client(ctx.worker.upstream_pools(), timeouts_, pool_settings_, req,
-                        ctx.exchange.body());
   Headers scratch;
   const std::string remote_ip = peer_ip(ctx.exchange.connection());
   // Without a query the path is the URI: no copy.
@@ -381,31 +450,32 @@ asio::awaitable<HandlerResult> ReverseProxy::handle(RequestContext& ctx) const {
         lb_->health(i).record_failure(Clock::now());
       if (i < 64) tried |= uint64_t{1} << i;
     }
-    client.finish_attempt();
+    co_await end_attempt(client);
     if (!may_retry(outcome, failure, attempt, deadline, ctx, client))
       co_return fail(ctx, failure, outcome, client);
     co_await wait_before_retry(ctx, deadline);
   }
 }
 
-asio::awaitable<AttemptOutcome> ReverseProxy::try_upstream(RequestContext& ctx,
-                                                           UpstreamClient& client,
+template <class Client>
+asio::awaitable<AttemptOutcome> ReverseProxy::try_upstream(RequestContext& ctx, Client& client,
                                                            const Forwarded& fwd, Headers& scratch,
                                                            const UpstreamEndpoint& endpoint) const {
   ResponseSink& sink = ctx.exchange.response();
-  build_head(ctx, fwd, scratch, client.head());
+  prepare(ctx, fwd, scratch, client);
   AttemptOutcome outcome = co_await client.attempt(endpoint, sink, false);
   if (outcome != AttemptOutcome::kStale) co_return outcome;
   // A pooled connection the upstream had closed: once more on a fresh one.
   // Nothing reached the application, so this is safe for every method.
-  build_head(ctx, fwd, scratch, client.head());
+  prepare(ctx, fwd, scratch, client);
   outcome = co_await client.attempt(endpoint, sink, true);
   co_return outcome == AttemptOutcome::kStale ? AttemptOutcome::kNoResponse : outcome;
 }
 
+template <class Client>
 bool ReverseProxy::may_retry(AttemptOutcome outcome, Failure failure, int attempt,
                              Clock::time_point deadline, const RequestContext& ctx,
-                             const UpstreamClient& client) const {
+                             const Client& client) const {
   const auto now = Clock::now();
   if (attempt + 1 >= kMaxAttempts || now >= deadline) return false;
   const bool budget = attempt < retries_ || try_duration_.count() > 0;
@@ -432,8 +502,9 @@ asio::awaitable<void> ReverseProxy::wait_before_retry(RequestContext& ctx,
   co_await timer.async_wait(kNoThrow);
 }
 
+template <class Client>
 HandlerResult ReverseProxy::fail(RequestContext& ctx, Failure failure, AttemptOutcome outcome,
-                                 const UpstreamClient& client) const {
+                                 const Client& client) const {
   ResponseSink& sink = ctx.exchange.response();
   if (failure == Failure::kNoUpstream) {
     ctx.error_status = 503;
@@ -491,7 +562,8 @@ milliseconds ReverseProxy::flush_interval(const ResponseHeadView& view) const {
   return milliseconds(0);
 }
 
-asio::awaitable<HandlerResult> ReverseProxy::respond(RequestContext& ctx, UpstreamClient& client,
+template <class Client>
+asio::awaitable<HandlerResult> ReverseProxy::respond(RequestContext& ctx, Client& client,
                                                      size_t index,
                                                      const std::string& set_cookie) const {
   const ResponseHeadView& view = client.response();
@@ -504,17 +576,20 @@ asio::awaitable<HandlerResult> ReverseProxy::respond(RequestContext& ctx, Upstre
   const milliseconds flush = flush_interval(view);
   if (co_await sink.write_head(head)) {
     sink.abort();
+    if constexpr (std::is_same_v<Client, H2UpstreamClient>) co_await end_attempt(client);
     co_return HandlerResult::kDone;
   }
-  if (view.status == 101) {
-    UpgradedStream* stream = ctx.exchange.upgraded_stream();
-    if (stream == nullptr) {
-      sink.abort();
+  if constexpr (std::is_same_v<Client, UpstreamClient>) {
+    if (view.status == 101) {
+      UpgradedStream* stream = ctx.exchange.upgraded_stream();
+      if (stream == nullptr) {
+        sink.abort();
+        co_return HandlerResult::kDone;
+      }
+      co_await client.tunnel(*stream);
+      client.finish_attempt();
       co_return HandlerResult::kDone;
     }
-    co_await client.tunnel(*stream);
-    client.finish_attempt();
-    co_return HandlerResult::kDone;
   }
   if (std::error_code ec = co_await client.relay_body(sink, flush)) {
     // Mid-response: the client must see a broken response, never a
@@ -523,7 +598,7 @@ asio::awaitable<HandlerResult> ReverseProxy::respond(RequestContext& ctx, Upstre
     spdlog::debug("reverse_proxy: relaying the response of {}: {}", ctx.upstream_hostport,
                   ec.message());
   }
-  client.finish_attempt();
+  co_await end_attempt(client);
   co_return HandlerResult::kDone;
 }
 

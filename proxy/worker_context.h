@@ -11,6 +11,7 @@
 namespace usher::proxy {
 
 class UpstreamPools;
+class H2Pools;
 class RouteTable;
 
 /// Limits and timeouts of downstream connections (`servers { timeouts }`),
@@ -61,6 +62,8 @@ class WorkerContext {
 
   /// Idle keep-alive connections to upstreams, per upstream address.
   UpstreamPools& upstream_pools() { return *pools_; }
+  /// Connections to h2c upstreams, per upstream address (decision 0007).
+  H2Pools& h2_pools() { return *h2_pools_; }
   /// Drops every pooled upstream connection (shutdown).
   void close_upstream_connections();
 
@@ -72,6 +75,7 @@ class WorkerContext {
   ConnectionRegistry connections_;
   bool draining_ = false;
   std::unique_ptr<UpstreamPools> pools_;
+  std::unique_ptr<H2Pools> h2_pools_;
 };
 
 }  // namespace usher::proxy
