@@ -15,8 +15,10 @@
 #include "proxy/handlers.h"
 #include "proxy/http1_writer.h"
 #include "proxy/matcher.h"
+#include "proxy/metrics.h"
 #include "proxy/placeholder_expand.h"
 #include "proxy/site_address.h"
+#include "proxy/worker_context.h"
 
 namespace usher::proxy {
 
@@ -25,6 +27,7 @@ struct CompiledSite {
   RouteList routes;
   RouteList error_routes;
   std::shared_ptr<const AccessLog> access_log;  // null = no `log`
+  std::shared_ptr<SiteMetrics> metrics;         // shared with the tables before and after a reload
   size_t path_length = 0;  // longest path in its addresses: longer paths are tried first
 };
 
@@ -125,6 +128,11 @@ std::vector<core::IpRange> trusted_proxies_for(uint16_t port, const core::Global
       if (auto range = core::IpRange::parse(spec)) out.push_back(*range);
   }
   return out;
+}
+
+// The `site` label of the metrics: the site's first address as written.
+std::string site_label(const core::Site& site) {
+  return site.addresses.empty() ? std::string() : site.addresses.front().original;
 }
 
 size_t longest_path(const core::Site& site) {
@@ -280,6 +288,8 @@ struct RouteTable::Impl {
   void log_exchange(const CompiledSite& site, const RequestContext& ctx,
                     const SiteExchange& wrapped, std::chrono::system_clock::time_point start_time,
                     std::chrono::steady_clock::time_point start) const;
+  void count_exchange(const CompiledSite& site, const SiteExchange& wrapped, WorkerContext& worker,
+                      std::chrono::steady_clock::time_point start) const;
 };
 
 PortSites& RouteTable::Impl::port_entry(ServedAddress served) {
@@ -321,8 +331,10 @@ std::shared_ptr<const RouteTable> RouteTable::build(const core::Config& config,
   impl.http_port = config.global.http_port;
   impl.https_port = config.global.https_port;
   SinkCache sinks;
+  MetricsRegistry& metrics = options.metrics ? *options.metrics : MetricsRegistry::global();
   for (const core::Site& site : config.sites) {
     auto compiled = std::make_unique<CompiledSite>();
+    compiled->metrics = metrics.site(site_label(site));
     compiled->routes = RouteList::compile(site.routes);
     compiled->error_routes = RouteList::compile(site.error_routes);
     if (site.log) compiled->access_log = AccessLog::open(*site.log, sinks);
@@ -426,6 +438,16 @@ asio::awaitable<void> RouteTable::Impl::run_sites(const SiteList& candidates, co
     co_await send_response(ctx, 200, {}, {});
   }
   if (site->access_log) log_exchange(*site, ctx, wrapped, start_time, start);
+  count_exchange(*site, wrapped, worker, start);
+}
+
+void RouteTable::Impl::count_exchange(const CompiledSite& site, const SiteExchange& wrapped,
+                                      WorkerContext& worker,
+                                      std::chrono::steady_clock::time_point start) const {
+  const SiteSink& sink = wrapped.sink();
+  const int status = sink.aborted() && !sink.head_written() ? 0 : sink.status();
+  site.metrics->record(worker.index(), status, std::chrono::steady_clock::now() - start,
+                       wrapped.bytes_read(), sink.body_bytes());
 }
 
 // handle_errors routes with {err.*} set, else a plain `status text` page.
