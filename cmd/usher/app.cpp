@@ -1,6 +1,5 @@
 #include "cmd/usher/app.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include "acme/local_ca.h"
 #include "cmd/usher/certificates.h"
 #include "cmd/usher/cli.h"
+#include "cmd/usher/logging.h"
 #include "core/clock.h"
 #include "core/data_dir.h"
 #include "proxy/router.h"
@@ -29,20 +29,6 @@ namespace {
 // Default time in-flight requests get to finish on shutdown (Caddy's
 // grace_period); the config can change it.
 constexpr auto kDefaultGracePeriod = std::chrono::seconds(10);
-
-/// Logs go to standard error: coloured and timestamped on a terminal; plain
-/// level and message otherwise, since journald and docker add their own
-/// timestamps.
-void setup_logging(bool debug) {
-  auto logger = spdlog::stderr_color_mt("usher");
-  if (isatty(STDERR_FILENO)) {
-    logger->set_pattern("%Y/%m/%d %H:%M:%S.%e %^%-5l%$ %v");
-  } else {
-    logger->set_pattern("%l %v");
-  }
-  logger->set_level(debug ? spdlog::level::debug : spdlog::level::info);
-  spdlog::set_default_logger(logger);
-}
 
 proxy::ConnectionSettings connection_settings(const core::Config& config) {
   proxy::ConnectionSettings settings;
@@ -237,9 +223,11 @@ class Instance {
       return;
     }
     try {
+      LogSetup logging = make_log_setup(loaded.config.global);
       auto next = build_runtime(loaded.config, hub_);
       std::lock_guard lock(runtime_mutex_);
       server_.publish(snapshot_of(*next, hub_, ticket_keys_));
+      install_logging(std::move(logging));
       // Requests in flight hold the old routes and TLS contexts themselves;
       // the old runtime is only their builder.
       runtime_ = std::move(next);
@@ -266,7 +254,12 @@ class Instance {
 
 int run_instance(const core::Config& config, const ConfigSource& source, std::ostream& out,
                  std::ostream& err) {
-  setup_logging(config.global.debug);
+  try {
+    install_logging(make_log_setup(config.global));
+  } catch (const std::exception& e) {
+    err << "usher: " << e.what() << "\n";
+    return kExitConfig;
+  }
   // A peer that closes first must cost one connection, not the process:
   // OpenSSL writes to the socket itself (a close_notify to a client already
   // gone, such as a CA's TLS-ALPN-01 check) and libcurl under CURLOPT_NOSIGNAL
