@@ -101,7 +101,12 @@ void format_access_record(const AccessRecord& r, std::string& out, std::string_v
   out += '"';
   if (with_time) {
     out += ",\"ts\":";
-    append_number(std::chrono::duration<double>(r.time.time_since_epoch()).count(), out);
+    // Fixed notation: the shortest form of a whole second would be 1.7e+09.
+    std::array<char, 32> buffer{};
+    const double ts = std::chrono::duration<double>(r.time.time_since_epoch()).count();
+    const auto result =
+        std::to_chars(buffer.data(), buffer.data() + buffer.size(), ts, std::chars_format::fixed);
+    out.append(buffer.data(), result.ptr);
   }
   out += ",\"logger\":\"http.log.access\",\"msg\":\"handled request\"";
   append_string_field("remote_ip", r.remote_ip, out);

@@ -6,6 +6,7 @@
 // (proxy/access_log).
 
 #include <spdlog/common.h>
+#include <spdlog/formatter.h>
 
 #include <memory>
 #include <string>
