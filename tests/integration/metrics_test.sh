@@ -63,8 +63,8 @@ expect_eq "5xx on the https site" "$(value "usher_http_requests_total{$SITE,code
 expect_eq "4xx on the plain site: three 418" "$(value "usher_http_requests_total{$PLAIN,code_class=\"4xx\"}")" 3
 expect_eq "2xx on the plain site: one 201" "$(value "usher_http_requests_total{$PLAIN,code_class=\"2xx\"}")" 1
 expect_eq "5xx on the plain site: two 502 from the dead upstream" "$(value "usher_http_requests_total{$PLAIN,code_class=\"5xx\"}")" 2
-expect_eq "histogram count equals the requests" "$(value "usher_http_request_duration_seconds_count{$SITE}")" 7
-expect_eq "+Inf bucket equals the count" "$(value "usher_http_request_duration_seconds_bucket{$SITE,le=\"+Inf\"}")" 7
+expect_eq "histogram count equals the requests" "$(value "usher_http_request_duration_seconds_count{$SITE}")" 6
+expect_eq "+Inf bucket equals the count" "$(value "usher_http_request_duration_seconds_bucket{$SITE,le=\"+Inf\"}")" 6
 req_bytes=$(value "usher_http_request_bytes_total{$SITE}")
 expect_eq "request body bytes: the 3000-byte upload" "$req_bytes" 3000
 resp_bytes=$(value "usher_http_response_bytes_total{$SITE}")
@@ -82,7 +82,6 @@ ok_before=$(value 'usher_tls_handshakes_total{result="ok"}')
 failed_before=$(value 'usher_tls_handshakes_total{result="failed"}')
 h1_before=$(value 'usher_connections_total{protocol="http/1.1"}')
 curl -s -o /dev/null --cacert "$root" --http1.1 "https://localhost:$HTTPS/echo"
-echo garbage | timeout 5 openssl s_client -connect "127.0.0.1:$HTTPS" -tls1_3 -servername nosuch.example >/dev/null 2>&1
 printf 'not a tls client hello\r\n\r\n' | timeout 5 bash -c "cat > /dev/tcp/127.0.0.1/$HTTPS" 2>/dev/null
 sleep 0.3
 expect_eq "a good handshake is counted" "$(value 'usher_tls_handshakes_total{result="ok"}')" $((ok_before + 1))
