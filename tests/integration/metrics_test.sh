@@ -132,6 +132,7 @@ write_config "http://other.localhost:$HTTP {
 kill -HUP "$USHER_PID"
 for i in $(seq 1 100); do grep -q "reloaded" "$USHER_LOG" && break; sleep 0.05; done
 curl -s -o /dev/null "http://localhost:$HTTP/created"
+expect_eq "the reload is counted" "$(value 'usher_config_reloads_total{result="ok"}')" 1
 expect_eq "a site's counters survive a reload" "$(value "usher_http_requests_total{$PLAIN,code_class=\"2xx\"}")" 3
 
 finish
