@@ -3,11 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
-#include <sstream>
 #include <thread>
 
 namespace usher::proxy {
@@ -40,9 +39,11 @@ void append_value(std::string& out, double value) {
     std::snprintf(buf, sizeof buf, "%.0f", value);
     out += buf;
   } else {
+    // The shortest text that reads back as the same double: %.9g would
+    // round a Unix time in seconds to tens of seconds.
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.9g", value);
-    out += buf;
+    const auto result = std::to_chars(buf, buf + sizeof buf, value);
+    out.append(buf, result.ptr);
   }
 }
 
@@ -341,28 +342,12 @@ double resident_bytes() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
-// Field 22 of /proc/self/stat is the start time in clock ticks after boot;
-// `btime` in /proc/stat is the boot time in seconds since the epoch.
-double start_time_seconds() {
-  std::ifstream stat_file("/proc/self/stat");
-  std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
-  // The command name (field 2) may hold spaces: count fields after its ')'.
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  uint64_t start_ticks = 0;
-  for (int i = 3; i <= 22 && fields >> field; ++i)
-    if (i == 22) start_ticks = std::stoull(field);
-  std::ifstream proc_stat("/proc/stat");
-  std::string key;
-  uint64_t boot = 0;
-  while (proc_stat >> key)
-    if (key == "btime" && proc_stat >> boot) break;
-  if (boot == 0) return 0;
-  return static_cast<double>(boot) +
-         static_cast<double>(start_ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+// Taken during static initialisation, before main(): the start of the
+// process to within milliseconds. Derived from /proc/self/stat instead, the
+// boot time's whole seconds and clock adjustments since boot can put the
+// start a second or more off, even after "now".
+const double kStartTime =
+    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 
 }  // namespace
 
@@ -371,8 +356,7 @@ void write_process_metrics(MetricsWriter& out) {
   out.sample("usher_process_resident_memory_bytes", {}, resident_bytes());
   out.family("usher_process_start_time_seconds", "gauge",
              "Start time of the process since the Unix epoch.");
-  static const double start = start_time_seconds();
-  out.sample("usher_process_start_time_seconds", {}, start);
+  out.sample("usher_process_start_time_seconds", {}, kStartTime);
 }
 
 }  // namespace usher::proxy

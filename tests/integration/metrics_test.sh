@@ -73,6 +73,9 @@ curl -s -o /dev/null --cacert "$root" "https://localhost:$HTTPS/bytes/5000"
 expect_eq "a 5000-byte body adds exactly 5000 response bytes" \
   "$(value "usher_http_response_bytes_total{$SITE}")" $((resp_bytes + 5000))
 
+curl -s -o /dev/null -H "Host: nosuch.example" "http://127.0.0.1:$HTTP/"
+expect_eq "a host no site serves counts under site=\"\"" "$(value 'usher_http_requests_total{site="",code_class="4xx"}')" 1
+
 expect_eq "the dead upstream shows its connect failures" \
   "$(value "usher_upstream_connect_failures_total{upstream=\"127.0.0.1:$DEAD\"}")" 2
 expect_eq "the live upstream's 2xx answers (the site's 4, then /bytes/5000)" \

@@ -39,7 +39,8 @@ TEST(MetricsWriter, SpecialValues) {
   w.sample("b", {}, std::numeric_limits<double>::quiet_NaN());
   w.sample("c", {}, -2);
   w.sample("d", {}, 1e20);
-  EXPECT_EQ(w.text(), "a{le=\"+Inf\"} +Inf\nb NaN\nc -2\nd 1e+20\n");
+  w.sample("e", {}, 1795852183.520354);  // a Unix time keeps its fraction of a second
+  EXPECT_EQ(w.text(), "a{le=\"+Inf\"} +Inf\nb NaN\nc -2\nd 1e+20\ne 1795852183.520354\n");
 }
 
 }  // namespace

@@ -445,5 +445,24 @@ TEST(RouteTable, SiteCountersSurviveARebuildForSitesThatStay) {
   EXPECT_EQ(text.find("gone.example"), std::string::npos);
 }
 
+TEST(RouteTable, CountsRequestsNoSiteServesUnderAnEmptySite) {
+  MetricsRegistry registry;
+  RouterOptions options;
+  options.metrics = &registry;
+  core::Config config;
+  config.sites = {site({address("a.example")}, {respond_route("a")})};
+  auto table = RouteTable::build(config, options);
+  FakeExchange ex;
+  ex.target("/", "unknown.example").over_tls();
+  serve(*table, ex);
+  MetricsWriter w;
+  registry.write(w);
+  EXPECT_NE(w.text().find("usher_http_requests_total{site=\"\",code_class=\"4xx\"} 1\n"),
+            std::string::npos)
+      << w.text();
+  EXPECT_NE(w.text().find("usher_http_requests_total{site=\"a.example\",code_class=\"4xx\"} 0\n"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace usher::proxy
