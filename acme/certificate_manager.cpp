@@ -411,6 +411,7 @@ bool CertificateManager::obtain(Managed& managed) {
   if (!take_order_slot(issuer)) {
     std::lock_guard lock(managed.mutex);
     managed.state.next_try = clock_.now() + kOrderWindow / 4;
+    orders_held_back_.fetch_add(1);
     spdlog::warn("{}: holding back: more than {} orders in the last hour on this account",
                  managed.config.name, kMaxOrdersPerAccountPerHour);
     save_state(managed);
@@ -423,6 +424,7 @@ bool CertificateManager::obtain(Managed& managed) {
     Sleeper sleep =
         options_.sleep ? options_.sleep : Sleeper([this](auto d) { interruptible_sleep(d); });
     IssuedCertificate issued = obtain_certificate(connection, responder_, sleep, options);
+    orders_valid_.fetch_add(1);
     record_success(managed, issuer, issued);
     // ARI is best effort: a certificate without a window renews by lifetime.
     if (!connection.directory().renewal_info.empty()) {
@@ -484,6 +486,9 @@ void CertificateManager::record_failure(Managed& managed, const core::IssuerConf
   auto now = clock_.now();
   const auto* acme_error = dynamic_cast<const AcmeError*>(&e);
   const auto* challenge_error = dynamic_cast<const ChallengeError*>(&e);
+  const bool rate_limited =
+      acme_error != nullptr && acme_error->problem_class() == ProblemClass::kRateLimited;
+  (rate_limited ? orders_rate_limited_ : orders_failed_).fetch_add(1);
   if (acme_error && acme_error->problem_class() == ProblemClass::kAccountGone) {
     std::lock_guard accounts(state_mutex_);  // before managed.mutex: publish() locks in this order
     if (auto it = accounts_.find(ca_storage_name(issuer.directory) + "/" + issuer.email);
@@ -509,13 +514,15 @@ void CertificateManager::record_failure(Managed& managed, const core::IssuerConf
   std::string summary =
       fmt::format("{} from {} failed (attempt {}, next try {}): {}", context, issuer.directory,
                   state.attempts, when(state.next_try), e.what());
+  // One line per failed attempt, with the CA's problem detail and what to
+  // do: a second line (the hint) would read as a second failure.
+  if (challenge_error) summary += "; " + challenge_failure_hint(*challenge_error);
   if (managed.cert) {
-    spdlog::warn("{}; the current certificate stays in use until it expires on {}", summary,
-                 format_rfc3339(managed.cert->not_after));
+    spdlog::error("{}; the current certificate stays in use until it expires on {}", summary,
+                  format_rfc3339(managed.cert->not_after));
   } else {
     spdlog::error("{}; tls handshakes for {} fail until a certificate is obtained", summary, name);
   }
-  if (challenge_error) spdlog::warn("{}", challenge_failure_hint(*challenge_error));
   const auto& issuers = managed.config.issuers;
   if (issuers.size() > 1 && state.attempts % kFailuresBeforeFallback == 0) {
     state.issuer_index = (state.issuer_index + 1) % issuers.size();
@@ -663,6 +670,11 @@ void CertificateManager::run(std::chrono::milliseconds interval) {
     lock.lock();
     wake_.wait_for(lock, wait, [this] { return stopping_ || names_changed_; });
   }
+}
+
+OrderCounts CertificateManager::order_counts() const {
+  return {orders_valid_.load(), orders_failed_.load(), orders_rate_limited_.load(),
+          orders_held_back_.load()};
 }
 
 }  // namespace usher::acme

@@ -23,6 +23,7 @@
 // published at once, new names are ordered by the background thread, up to
 // options.max_parallel at a time.
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -99,6 +100,14 @@ struct CertificateStatus {
   std::string last_error;
 };
 
+/// Orders by outcome since the process started (`usher_acme_orders_total`).
+struct OrderCounts {
+  uint64_t valid = 0;         // a certificate was issued
+  uint64_t failed = 0;        // the order failed (challenge, CA error, network)
+  uint64_t rate_limited = 0;  // the CA answered rateLimited
+  uint64_t held_back = 0;     // not sent: our own per-account hourly cap
+};
+
 /// Everything injected (style rule 10).
 struct CertificateManagerOptions {
   std::string data_dir;
@@ -151,6 +160,9 @@ class CertificateManager final : public core::CertificateSource {
 
   std::vector<CertificateStatus> status() const;
 
+  /// Orders so far by outcome; safe from any thread.
+  OrderCounts order_counts() const;
+
  private:
   struct Managed;
   struct AccountCache;
@@ -193,6 +205,12 @@ class CertificateManager final : public core::CertificateSource {
   bool stopping_ = false;
   bool names_changed_ = false;
   std::thread thread_;
+
+  // Off the data path (one order at a time per name): plain atomics.
+  std::atomic<uint64_t> orders_valid_{0};
+  std::atomic<uint64_t> orders_failed_{0};
+  std::atomic<uint64_t> orders_rate_limited_{0};
+  std::atomic<uint64_t> orders_held_back_{0};
 };
 
 }  // namespace usher::acme

@@ -109,8 +109,10 @@ bool health_status_matches(int status, core::StatusMatch expected) {
 
 namespace {
 
-/// One check of upstream `i`: true when it answered with the expected status.
-asio::awaitable<bool> check_once(HealthChecks::State& state, UpstreamPools& pools, size_t i) {
+/// One check of upstream `i`: true when it answered with the expected
+/// status; otherwise `reason` says what happened instead.
+asio::awaitable<bool> check_once(HealthChecks::State& state, UpstreamPools& pools, size_t i,
+                                 std::string& reason) {
   const UpstreamEndpoint& target = state.targets[i];
   HttpRequest request;
   request.method = "GET";
@@ -124,8 +126,11 @@ asio::awaitable<bool> check_once(HealthChecks::State& state, UpstreamPools& pool
   const AttemptOutcome outcome = co_await client.attempt(target, sink, true);
   const bool healthy = outcome == AttemptOutcome::kResponse &&
                        health_status_matches(client.response().status, state.config.expect_status);
-  if (!healthy && outcome != AttemptOutcome::kResponse) {
-    spdlog::debug("health check of {}: {}", target.hostport, client.error().message());
+  if (!healthy) {
+    reason = outcome == AttemptOutcome::kResponse
+                 ? "status " + std::to_string(client.response().status)
+                 : client.error().message();
+    spdlog::debug("health check of {}: {}", target.hostport, reason);
   }
   co_return healthy;
 }
@@ -136,15 +141,16 @@ asio::awaitable<void> check_loop(std::shared_ptr<HealthChecks::State> state,
                                  HealthCheckRunner* runner, size_t i) {
   asio::steady_timer& timer = *state->timers[i];
   while (!state->stopped.load()) {
-    const bool healthy = co_await check_once(*state, runner->pools(), i);
+    std::string reason;
+    const bool healthy = co_await check_once(*state, runner->pools(), i, reason);
     if (state->stopped.load()) break;
     // Log a change once, not every check.
     if (state->lb->health(i).set_active_healthy(healthy)) {
       if (healthy) {
         spdlog::info("upstream {} is healthy again", state->lb->name(i));
       } else {
-        spdlog::warn("upstream {} failed its health check; taken out of rotation",
-                     state->lb->name(i));
+        spdlog::warn("upstream {} failed its health check (GET {}): {}; taken out of rotation",
+                     state->lb->name(i), state->config.uri, reason);
       }
     }
     timer.expires_after(state->config.interval);

@@ -7,6 +7,8 @@
 #include <array>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 #include "core/diagnostic.h"
 #include "proxy/http1_parser.h"
 
@@ -114,20 +116,31 @@ UpstreamHealth::UpstreamHealth(size_t fail_slots, std::chrono::milliseconds fail
     fail_times_[i].store(0, std::memory_order_relaxed);
 }
 
-void UpstreamHealth::record_failure(Clock::time_point now) {
-  if (fail_duration_ms_ <= 0) return;
+bool UpstreamHealth::record_failure(Clock::time_point now) {
+  if (fail_duration_ms_ <= 0) return false;
   const uint64_t slot = next_slot_.fetch_add(1, std::memory_order_relaxed) % fail_slots_;
   fail_times_[slot].store(to_ms(now) + 1, std::memory_order_relaxed);
+  if (window_has_room(now)) return false;
+  return !passive_down_.exchange(true, std::memory_order_relaxed);
 }
 
-bool UpstreamHealth::passive_healthy(Clock::time_point now) const {
-  if (fail_duration_ms_ <= 0) return true;
+bool UpstreamHealth::window_has_room(Clock::time_point now) const {
   const int64_t window_start = to_ms(now) + 1 - fail_duration_ms_;
   for (size_t i = 0; i < fail_slots_; ++i) {
     const int64_t t = fail_times_[i].load(std::memory_order_relaxed);
     if (t == 0 || t <= window_start) return true;
   }
   return false;
+}
+
+bool UpstreamHealth::passive_healthy(Clock::time_point now) const {
+  if (fail_duration_ms_ <= 0) return true;
+  if (!window_has_room(now)) return false;
+  if (passive_down_.load(std::memory_order_relaxed) &&
+      passive_down_.exchange(false, std::memory_order_relaxed))
+    spdlog::info("upstream {} is back in rotation: fewer failures than max_fails in fail_duration",
+                 name_.empty() ? "(unnamed)" : name_);
+  return true;
 }
 
 bool UpstreamHealth::set_active_healthy(bool healthy) {
@@ -306,7 +319,15 @@ LoadBalancer::LoadBalancer(const core::LoadBalancing& config,
     name_hashes_.push_back(fnv_continue(kFnvOffset, name));
     if (policy == "cookie") cookie_values_.push_back(cookie_hash(config.policy_secret, name));
     health_.push_back(std::make_unique<UpstreamHealth>(slots, passive.fail_duration));
+    health_.back()->set_name(name);
   }
+}
+
+void LoadBalancer::log_down(size_t i, const std::string& reason) const {
+  spdlog::warn(
+      "upstream {} is down: {} failures within {} ms (last: {}); out of rotation until "
+      "fewer remain in that window",
+      names_[i], passive_.max_fails, passive_.fail_duration.count(), reason);
 }
 
 std::optional<Selection> LoadBalancer::select(const SelectionInput& input,

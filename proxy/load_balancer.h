@@ -32,9 +32,15 @@ class UpstreamHealth {
   UpstreamHealth(size_t fail_slots, std::chrono::milliseconds fail_duration);
 
   /// Remembers a failed request (dial error, timeout, unhealthy status).
-  void record_failure(Clock::time_point now);
-  /// False while max_fails failures lie within fail_duration.
+  /// True when this failure took the upstream out of rotation: exactly one
+  /// caller sees the transition, however many workers fail at once, so the
+  /// outage is logged once.
+  bool record_failure(Clock::time_point now);
+  /// False while max_fails failures lie within fail_duration. The first
+  /// check that finds an upstream back after an outage logs it (once), under
+  /// `name`: recovery has no event of its own, time simply passes.
   bool passive_healthy(Clock::time_point now) const;
+  void set_name(std::string name) { name_ = std::move(name); }
 
   /// The verdict of active health checks; true until a check fails.
   bool active_healthy() const { return active_healthy_.load(std::memory_order_relaxed); }
@@ -49,11 +55,17 @@ class UpstreamHealth {
   bool available(Clock::time_point now) const { return active_healthy() && passive_healthy(now); }
 
  private:
+  bool window_has_room(Clock::time_point now) const;
+
   std::unique_ptr<std::atomic<int64_t>[]> fail_times_;  // ms since clock epoch + 1; 0 = none
   size_t fail_slots_;
   int64_t fail_duration_ms_;
   std::atomic<uint64_t> next_slot_{0};
   std::atomic<bool> active_healthy_{true};
+  // Set by the failure that took the upstream down, cleared by the first
+  // check that finds it back; read (relaxed) only while checks pass.
+  mutable std::atomic<bool> passive_down_{false};
+  std::string name_;
   std::atomic<int> in_flight_{0};
 };
 
@@ -90,6 +102,14 @@ class LoadBalancer {
   std::optional<Selection> select(const SelectionInput& input,
                                   Clock::time_point now = Clock::now()) const;
 
+  /// Records a failure of upstream `i`; when it takes the upstream out of
+  /// rotation, logs that once with `reason()` (called only then: the
+  /// message costs an allocation the common path does not pay).
+  template <class Reason>
+  void record_failure(size_t i, Clock::time_point now, Reason reason) const {
+    if (health(i).record_failure(now)) log_down(i, reason());
+  }
+
   size_t size() const { return names_.size(); }
   const std::string& name(size_t i) const { return names_[i]; }
   UpstreamHealth& health(size_t i) const { return *health_[i]; }
@@ -107,6 +127,8 @@ class LoadBalancer {
 
  private:
   friend struct PolicyFunctions;
+
+  void log_down(size_t i, const std::string& reason) const;
 
   const Policy* policy_ = nullptr;
   std::string policy_arg_;

@@ -15,6 +15,7 @@
 #include "proxy/http1_parser.h"
 #include "proxy/http1_writer.h"
 #include "proxy/load_balancer.h"
+#include "proxy/metrics.h"
 #include "proxy/placeholder_expand.h"
 #include "proxy/upstream_client.h"
 #include "proxy/upstream_h2.h"
@@ -146,6 +147,7 @@ struct UpstreamSet {
   bool h2c = false;
   std::vector<UpstreamEndpoint> endpoints;
   std::vector<std::string> names;
+  std::vector<std::shared_ptr<UpstreamMetrics>> metrics;  // by dial name, shared across reloads
 };
 
 std::shared_ptr<UpstreamSet> build_upstreams(const core::ReverseProxyHandler& config) {
@@ -178,6 +180,7 @@ std::shared_ptr<UpstreamSet> build_upstreams(const core::ReverseProxyHandler& co
     }
     set->endpoints.push_back(std::move(e));
     set->names.push_back(name);
+    set->metrics.push_back(MetricsRegistry::global().upstream(name));
   }
   return set;
 }
@@ -187,6 +190,31 @@ std::vector<core::HeaderOp> resolved(const std::vector<core::HeaderOp>& ops) {
   for (core::HeaderOp& op : out)
     op.value = resolve_env(op.value);
   return out;
+}
+
+/// Counts one attempt in the upstream's metrics once its outcome is known.
+/// Failures of the client side (its body, its connection) are not the
+/// upstream's and are not counted.
+template <class Client>
+void count_attempt(UpstreamMetrics& metrics, int worker, AttemptOutcome outcome,
+                   const Client& client) {
+  switch (outcome) {
+    case AttemptOutcome::kResponse:
+      metrics.record_response(worker, client.response().status);
+      break;
+    case AttemptOutcome::kDialFailed:
+      metrics.record_connect_failure(worker);
+      break;
+    case AttemptOutcome::kStale:
+    case AttemptOutcome::kNoResponse:
+    case AttemptOutcome::kTimeout:
+    case AttemptOutcome::kBadResponse:
+      metrics.record_response(worker, 0);
+      break;
+    case AttemptOutcome::kClientFailed:
+    case AttemptOutcome::kNotReplayable:
+      break;
+  }
 }
 
 /// `reverse_proxy`.
@@ -443,11 +471,12 @@ asio::awaitable<HandlerResult> ReverseProxy::run(RequestContext& ctx, Client& cl
       ctx.upstream_hostport = endpoint.hostport;
       InFlight in_flight(lb_->health(i));
       outcome = co_await try_upstream(ctx, client, fwd, scratch, endpoint);
+      count_attempt(*upstreams_->metrics[i], ctx.worker.index(), outcome, client);
       if (outcome == AttemptOutcome::kResponse)
         co_return co_await respond(ctx, client, i, selection->set_cookie);
       failure = Failure::kAttempt;
       if (outcome != AttemptOutcome::kClientFailed && outcome != AttemptOutcome::kNotReplayable)
-        lb_->health(i).record_failure(Clock::now());
+        lb_->record_failure(i, Clock::now(), [&] { return client.error().message(); });
       if (i < 64) tried |= uint64_t{1} << i;
     }
     co_await end_attempt(client);
@@ -519,8 +548,10 @@ HandlerResult ReverseProxy::fail(RequestContext& ctx, Failure failure, AttemptOu
   }
   ctx.error_status = outcome == AttemptOutcome::kTimeout ? 504 : 502;
   ctx.error_message = "upstream " + ctx.upstream_hostport + ": " + client.error().message();
-  spdlog::warn("reverse_proxy: {} {}: {}", ctx.exchange.request().method,
-               ctx.exchange.request().path, ctx.error_message);
+  // Debug only: a dead upstream must not cost a warning per request; the
+  // access log has the status, passive health logs the outage once.
+  spdlog::debug("reverse_proxy: {} {}: {}", ctx.exchange.request().method,
+                ctx.exchange.request().path, ctx.error_message);
   return HandlerResult::kError;
 }
 
@@ -569,7 +600,8 @@ asio::awaitable<HandlerResult> ReverseProxy::respond(RequestContext& ctx, Client
   const ResponseHeadView& view = client.response();
   ResponseSink& sink = ctx.exchange.response();
   if (lb_->passive_enabled() && lb_->is_unhealthy_status(view.status))
-    lb_->health(index).record_failure(Clock::now());
+    lb_->record_failure(index, Clock::now(),
+                        [&] { return "answered with status " + std::to_string(view.status); });
   ResponseHead head;
   build_response_head(ctx, view, head);
   if (!set_cookie.empty()) head.headers.add("Set-Cookie", set_cookie);

@@ -15,8 +15,10 @@
 #include "proxy/handlers.h"
 #include "proxy/http1_writer.h"
 #include "proxy/matcher.h"
+#include "proxy/metrics.h"
 #include "proxy/placeholder_expand.h"
 #include "proxy/site_address.h"
+#include "proxy/worker_context.h"
 
 namespace usher::proxy {
 
@@ -25,6 +27,7 @@ struct CompiledSite {
   RouteList routes;
   RouteList error_routes;
   std::shared_ptr<const AccessLog> access_log;  // null = no `log`
+  std::shared_ptr<SiteMetrics> metrics;         // shared with the tables before and after a reload
   size_t path_length = 0;  // longest path in its addresses: longer paths are tried first
   std::string name;        // its addresses as written, for status pages
 };
@@ -126,6 +129,11 @@ std::vector<core::IpRange> trusted_proxies_for(uint16_t port, const core::Global
       if (auto range = core::IpRange::parse(spec)) out.push_back(*range);
   }
   return out;
+}
+
+// The `site` label of the metrics: the site's first address as written.
+std::string site_label(const core::Site& site) {
+  return site.addresses.empty() ? std::string() : site.addresses.front().original;
 }
 
 size_t longest_path(const core::Site& site) {
@@ -248,8 +256,9 @@ std::string_view proto_name(const HttpRequest& request) {
 }
 
 // Writes a complete small response straight to the codec (no site routes).
-asio::awaitable<void> write_plain(Exchange& exchange, int status, std::string_view body,
-                                  std::string_view location = {}) {
+// Returns the status sent, 0 when the response could not be written.
+asio::awaitable<int> write_plain(Exchange& exchange, int status, std::string_view body,
+                                 std::string_view location = {}) {
   ResponseHead head;
   head.status = status;
   if (!body.empty()) head.headers.add("Content-Type", "text/plain; charset=utf-8");
@@ -261,6 +270,7 @@ asio::awaitable<void> write_plain(Exchange& exchange, int status, std::string_vi
     ec = co_await sink.write_body({body.data(), body.size()});
   if (!ec) ec = co_await sink.finish();
   if (ec) sink.abort();
+  co_return ec ? 0 : status;
 }
 
 }  // namespace
@@ -274,6 +284,7 @@ struct RouteTable::Impl {
   uint16_t https_port = 443;
   std::vector<std::unique_ptr<CompiledSite>> sites;
   std::vector<PortSites> ports;
+  std::shared_ptr<SiteMetrics> unrouted;  // site="": redirects, challenges, unknown hosts
 
   PortSites& port_entry(ServedAddress served);
   const PortSites* find_port(uint16_t port) const;
@@ -281,8 +292,12 @@ struct RouteTable::Impl {
                   const core::GlobalOptions& global);
 
   // The exchange steps, in the order serve() takes them.
-  asio::awaitable<bool> answer_challenge(Exchange& exchange) const;
-  asio::awaitable<bool> redirect_to_https(Exchange& exchange) const;
+  // Each returns the status it answered with (0: the write failed), or
+  // nullopt when the request is not theirs.
+  asio::awaitable<std::optional<int>> answer_challenge(Exchange& exchange) const;
+  asio::awaitable<std::optional<int>> redirect_to_https(Exchange& exchange) const;
+  void count_unrouted(int status, Exchange& exchange, WorkerContext& worker,
+                      std::chrono::steady_clock::time_point start) const;
   asio::awaitable<void> run_sites(const SiteList& candidates, const PortSites& port,
                                   Exchange& exchange, WorkerContext& worker) const;
   asio::awaitable<void> handle_error(const CompiledSite& site, RequestContext& ctx,
@@ -290,6 +305,8 @@ struct RouteTable::Impl {
   void log_exchange(const CompiledSite& site, const RequestContext& ctx,
                     const SiteExchange& wrapped, std::chrono::system_clock::time_point start_time,
                     std::chrono::steady_clock::time_point start) const;
+  void count_exchange(const CompiledSite& site, const SiteExchange& wrapped, WorkerContext& worker,
+                      std::chrono::steady_clock::time_point start) const;
 };
 
 PortSites& RouteTable::Impl::port_entry(ServedAddress served) {
@@ -331,8 +348,11 @@ std::shared_ptr<const RouteTable> RouteTable::build(const core::Config& config,
   impl.http_port = config.global.http_port;
   impl.https_port = config.global.https_port;
   SinkCache sinks;
+  MetricsRegistry& metrics = options.metrics ? *options.metrics : MetricsRegistry::global();
+  impl.unrouted = metrics.site("");
   for (const core::Site& site : config.sites) {
     auto compiled = std::make_unique<CompiledSite>();
+    compiled->metrics = metrics.site(site_label(site));
     compiled->routes = RouteList::compile(site.routes);
     compiled->error_routes = RouteList::compile(site.error_routes);
     if (site.log) compiled->access_log = AccessLog::open(*site.log, sinks);
@@ -364,13 +384,22 @@ std::vector<UpstreamGroup> RouteTable::upstreams() const {
 }
 
 asio::awaitable<void> RouteTable::serve(Exchange& exchange, WorkerContext& worker) const {
-  if (co_await impl_->answer_challenge(exchange)) co_return;
+  const auto start = std::chrono::steady_clock::now();
+  if (auto sent = co_await impl_->answer_challenge(exchange)) {
+    impl_->count_unrouted(*sent, exchange, worker, start);
+    co_return;
+  }
   const HttpRequest& request = exchange.request();
   const PortSites* port = impl_->find_port(exchange.connection().local_port);
   const SiteList* sites = port != nullptr ? port->find_named(request.host) : nullptr;
   // Caddy's redirects are host-specific routes, so they come before a
   // catch-all plain-HTTP site, never before a site named for the host.
-  if (sites == nullptr && co_await impl_->redirect_to_https(exchange)) co_return;
+  if (sites == nullptr) {
+    if (auto sent = co_await impl_->redirect_to_https(exchange)) {
+      impl_->count_unrouted(*sent, exchange, worker, start);
+      co_return;
+    }
+  }
   if (sites == nullptr && port != nullptr && !port->catch_all.empty()) sites = &port->catch_all;
   if (sites != nullptr) {
     co_await impl_->run_sites(*sites, *port, exchange, worker);
@@ -378,20 +407,28 @@ asio::awaitable<void> RouteTable::serve(Exchange& exchange, WorkerContext& worke
   }
   // Caddy answers an empty 200 here, which hides a mistyped host name.
   const std::string body = "usher: no site is configured for host " + request.host + "\n";
-  co_await write_plain(exchange, 404, body);
+  const int sent = co_await write_plain(exchange, 404, body);
+  impl_->count_unrouted(sent, exchange, worker, start);
+}
+
+// Requests no site serves count under site="": a flood of unknown hosts or
+// of plain-HTTP requests shows in the metrics too.
+void RouteTable::Impl::count_unrouted(int status, Exchange& exchange, WorkerContext& worker,
+                                      std::chrono::steady_clock::time_point start) const {
+  unrouted->record(worker.index(), status, std::chrono::steady_clock::now() - start, 0,
+                   exchange.response().body_bytes());
 }
 
 // HTTP-01 (RFC 8555 §8.3) on plain HTTP, before any site sees the request.
-asio::awaitable<bool> RouteTable::Impl::answer_challenge(Exchange& exchange) const {
+asio::awaitable<std::optional<int>> RouteTable::Impl::answer_challenge(Exchange& exchange) const {
   const HttpRequest& request = exchange.request();
   if (options.challenges == nullptr || exchange.connection().tls ||
       !request.path.starts_with(kAcmeChallengePath))
-    co_return false;
+    co_return std::nullopt;
   const std::string_view token = std::string_view(request.path).substr(kAcmeChallengePath.size());
   const auto key = options.challenges->http01_key_authorization(request.host, token);
-  if (!key) co_return false;
-  co_await write_plain(exchange, 200, *key);
-  co_return true;
+  if (!key) co_return std::nullopt;
+  co_return co_await write_plain(exchange, 200, *key);
 }
 
 // A plain-HTTP request for a host an HTTPS site serves goes to HTTPS (308
@@ -399,20 +436,18 @@ asio::awaitable<bool> RouteTable::Impl::answer_challenge(Exchange& exchange) con
 // challenge was answered above, any other token is simply unknown. As in
 // Caddy, only http_port redirects: another plain port (`:8081 { … }`) is a
 // site of its own and serves every host it is asked for.
-asio::awaitable<bool> RouteTable::Impl::redirect_to_https(Exchange& exchange) const {
+asio::awaitable<std::optional<int>> RouteTable::Impl::redirect_to_https(Exchange& exchange) const {
   const HttpRequest& request = exchange.request();
   if (exchange.connection().tls || exchange.connection().local_port != http_port ||
       auto_https != core::GlobalOptions::AutoHttps::kOn)
-    co_return false;
+    co_return std::nullopt;
   const PortSites* target = nullptr;
   for (const PortSites& p : ports)
     if (p.tls && p.find(request.host) != nullptr && (target == nullptr || p.port == https_port))
       target = &p;
-  if (target == nullptr) co_return false;
-  if (request.path.starts_with(kAcmeChallengePath)) {
-    co_await write_plain(exchange, 404, "usher: no such acme challenge\n");
-    co_return true;
-  }
+  if (target == nullptr) co_return std::nullopt;
+  if (request.path.starts_with(kAcmeChallengePath))
+    co_return co_await write_plain(exchange, 404, "usher: no such acme challenge\n");
   std::string location = "https://";
   // An IPv6 literal needs its brackets back in a URL.
   const bool bare_ipv6 =
@@ -420,8 +455,7 @@ asio::awaitable<bool> RouteTable::Impl::redirect_to_https(Exchange& exchange) co
   location += bare_ipv6 ? "[" + request.host + "]" : request.host;
   if (target->port != 443) location += ":" + std::to_string(target->port);
   location += request.uri();
-  co_await write_plain(exchange, 308, {}, location);
-  co_return true;
+  co_return co_await write_plain(exchange, 308, {}, location);
 }
 
 asio::awaitable<void> RouteTable::Impl::run_sites(const SiteList& candidates, const PortSites& port,
@@ -449,6 +483,16 @@ asio::awaitable<void> RouteTable::Impl::run_sites(const SiteList& candidates, co
     co_await send_response(ctx, 200, {}, {});
   }
   if (site->access_log) log_exchange(*site, ctx, wrapped, start_time, start);
+  count_exchange(*site, wrapped, worker, start);
+}
+
+void RouteTable::Impl::count_exchange(const CompiledSite& site, const SiteExchange& wrapped,
+                                      WorkerContext& worker,
+                                      std::chrono::steady_clock::time_point start) const {
+  const SiteSink& sink = wrapped.sink();
+  const int status = sink.aborted() && !sink.head_written() ? 0 : sink.status();
+  site.metrics->record(worker.index(), status, std::chrono::steady_clock::now() - start,
+                       wrapped.bytes_read(), sink.body_bytes());
 }
 
 // handle_errors routes with {err.*} set, else a plain `status text` page.

@@ -11,6 +11,7 @@
 
 namespace usher::proxy {
 
+class MetricsRegistry;
 class WorkerContext;
 struct CompiledSite;
 
@@ -18,6 +19,8 @@ struct CompiledSite;
 struct RouterOptions {
   /// Answers HTTP-01 challenges on the HTTP port; may be null (no ACME).
   const core::ChallengeResponder* challenges = nullptr;
+  /// Where the sites' request counters live; null = MetricsRegistry::global().
+  MetricsRegistry* metrics = nullptr;
 };
 
 /// An immutable routing snapshot compiled from a config: sites by host and

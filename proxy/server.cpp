@@ -95,6 +95,7 @@ asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo info, Worke
   entry.stream = &stream;
   worker.connections().add(entry);
   RegistryGuard guard{worker.connections(), entry};
+  ConnectionCount counted(worker.counters(), info.alpn);
   co_await serve_http1(stream, info, worker, entry);
   co_await stream.shutdown();
   stream.close();
@@ -118,6 +119,7 @@ asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo info, WorkerC
   entry.expires_after(worker.settings().handshake);
   std::error_code ec = co_await stream.handshake();
   entry.clear_deadline();
+  worker.counters().handshake(!ec);
   if (ec) {
     spdlog::debug("connection {}: tls handshake from {} failed: {}", info.id,
                   info.remote_address.to_string(), ec.message());
@@ -128,6 +130,7 @@ asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo info, WorkerC
   info.tls_version = stream.version();
   info.alpn = stream.alpn();
   info.tls_server_name = stream.server_name();
+  ConnectionCount counted(worker.counters(), info.alpn);
   // RFC 8737 §3: an acme-tls/1 handshake only proves control of the name;
   // no application data follows.
   if (info.alpn != "acme-tls/1") co_await serve_http1(stream, info, worker, entry);
@@ -177,6 +180,8 @@ asio::awaitable<void> serve_connection(tcp::socket socket, bool tls, WorkerConte
 
 Server::Server(int workers) {
   if (workers <= 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Before any route table asks for counter blocks: one slot per worker.
+  reserve_worker_slots(static_cast<size_t>(workers));
   for (int i = 0; i < workers; ++i)
     workers_.push_back(std::make_unique<Worker>(i));
 }
@@ -399,6 +404,38 @@ std::vector<uint16_t> Server::bound_ports() const {
 void Server::write_metrics(MetricsWriter& out) const {
   out.family("usher_workers", "gauge", "Worker threads serving connections.");
   out.sample("usher_workers", {}, static_cast<double>(worker_count()));
+  // Each worker writes only its own counters; relaxed reads here may lag a
+  // request or two behind, never more.
+  constexpr size_t kProtocols = ConnectionCounters::kProtocols.size();
+  std::array<uint64_t, kProtocols> opened{}, closed{};
+  uint64_t handshakes_ok = 0, handshakes_failed = 0;
+  for (const auto& worker : workers_) {
+    const ConnectionCounters& c = worker->context->counters();
+    for (size_t p = 0; p < kProtocols; ++p) {
+      opened[p] += c.opened_total(p);
+      closed[p] += c.closed_total(p);
+    }
+    handshakes_ok += c.handshakes_ok();
+    handshakes_failed += c.handshakes_failed();
+  }
+  // http/1.1 and h2 always; the others once they were seen.
+  auto shown = [&](size_t p) { return p < 2 || opened[p] > 0; };
+  out.family("usher_connections_active", "gauge", "Open client connections, by protocol.");
+  for (size_t p = 0; p < kProtocols; ++p)
+    if (shown(p))
+      out.sample("usher_connections_active", {{"protocol", ConnectionCounters::kProtocols[p]}},
+                 static_cast<double>(opened[p] - std::min(closed[p], opened[p])));
+  out.family("usher_connections_total", "counter",
+             "Client connections served (after the TLS handshake), by protocol.");
+  for (size_t p = 0; p < kProtocols; ++p)
+    if (shown(p))
+      out.sample("usher_connections_total", {{"protocol", ConnectionCounters::kProtocols[p]}},
+                 static_cast<double>(opened[p]));
+  out.family("usher_tls_handshakes_total", "counter", "TLS handshakes, by result.");
+  out.sample("usher_tls_handshakes_total", {{"result", "ok"}}, static_cast<double>(handshakes_ok));
+  out.sample("usher_tls_handshakes_total", {{"result", "failed"}},
+             static_cast<double>(handshakes_failed));
+  MetricsRegistry::global().write(out);
 }
 
 }  // namespace usher::proxy

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "proxy/connection_registry.h"
+#include "proxy/metrics.h"
 
 namespace usher::proxy {
 
@@ -56,6 +57,11 @@ class WorkerContext {
 
   ConnectionRegistry& connections() { return connections_; }
 
+  /// This worker's connection and handshake counters (only it writes them;
+  /// the metrics scrape reads them). index() is its slot in counter blocks.
+  ConnectionCounters& counters() { return counters_; }
+  const ConnectionCounters& counters() const { return counters_; }
+
   /// Set on graceful shutdown: keep-alive ends after the current response.
   bool draining() const { return draining_; }
   void set_draining() { draining_ = true; }
@@ -73,6 +79,7 @@ class WorkerContext {
   std::shared_ptr<const RouteTable> routes_;
   ConnectionSettings settings_;
   ConnectionRegistry connections_;
+  ConnectionCounters counters_;
   bool draining_ = false;
   std::unique_ptr<UpstreamPools> pools_;
   std::unique_ptr<H2Pools> h2_pools_;

@@ -1,6 +1,5 @@
 #include "cmd/usher/app.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "cmd/usher/admin_server.h"
 #include "cmd/usher/certificates.h"
 #include "cmd/usher/cli.h"
+#include "cmd/usher/logging.h"
 #include "cmd/usher/status.h"
 #include "core/clock.h"
 #include "core/config_yaml.h"
@@ -38,20 +38,6 @@ namespace {
 // Default time in-flight requests get to finish on shutdown (Caddy's
 // grace_period); the config can change it.
 constexpr auto kDefaultGracePeriod = std::chrono::seconds(10);
-
-/// Logs go to standard error: coloured and timestamped on a terminal; plain
-/// level and message otherwise, since journald and docker add their own
-/// timestamps.
-void setup_logging(bool debug) {
-  auto logger = spdlog::stderr_color_mt("usher");
-  if (isatty(STDERR_FILENO)) {
-    logger->set_pattern("%Y/%m/%d %H:%M:%S.%e %^%-5l%$ %v");
-  } else {
-    logger->set_pattern("%l %v");
-  }
-  logger->set_level(debug ? spdlog::level::debug : spdlog::level::info);
-  spdlog::set_default_logger(logger);
-}
 
 proxy::ConnectionSettings connection_settings(const core::Config& config) {
   proxy::ConnectionSettings settings;
@@ -326,6 +312,7 @@ class Instance final : public AdminActions {
     if (stopping_) outcome.errors.push_back("usher is shutting down");
     if (outcome.errors.empty()) {
       try {
+        LogSetup logging = make_log_setup(loaded.config.global);
         auto next = build_runtime(loaded.config, hub_);
         std::lock_guard lock(runtime_mutex_);
         // Server::publish opens new listeners first and has posted the
@@ -333,6 +320,7 @@ class Instance final : public AdminActions {
         // the old routes and TLS contexts themselves, the old runtime is
         // only their builder.
         server_.publish(snapshot_of(*next, hub_, ticket_keys_));
+        install_logging(std::move(logging));
         runtime_ = std::move(next);
         outcome.applied = true;
         outcome.sites = runtime_->config.sites.size();
@@ -340,6 +328,7 @@ class Instance final : public AdminActions {
         outcome.errors.push_back(e.what());
       }
     }
+    proxy::MetricsRegistry::global().note_reload(outcome.applied);
     if (!outcome.applied) {
       spdlog::error("reload of {} failed: {}; still serving the previous config", origin,
                     join_lines(outcome.errors, "; "));
@@ -433,7 +422,12 @@ class Instance final : public AdminActions {
 
 int run_instance(const core::Config& config, const ConfigSource& source, std::ostream& out,
                  std::ostream& err) {
-  setup_logging(config.global.debug);
+  try {
+    install_logging(make_log_setup(config.global));
+  } catch (const std::exception& e) {
+    err << "usher: " << e.what() << "\n";
+    return kExitConfig;
+  }
   // A peer that closes first must cost one connection, not the process:
   // OpenSSL writes to the socket itself (a close_notify to a client already
   // gone, such as a CA's TLS-ALPN-01 check) and libcurl under CURLOPT_NOSIGNAL

@@ -137,9 +137,32 @@ void CertificateHub::stop() {
 }
 
 void CertificateHub::write_metrics(proxy::MetricsWriter& out) const {
-  std::lock_guard lock(mutex_);
+  std::shared_ptr<const core::CertificateSet> merged;
+  acme::OrderCounts orders;
+  {
+    std::lock_guard lock(mutex_);
+    merged = merged_;
+    if (acme_) orders = acme_->order_counts();
+  }
   out.family("usher_certificates", "gauge", "Certificates the running config serves.");
-  out.sample("usher_certificates", {}, static_cast<double>(merged_->size()));
+  out.sample("usher_certificates", {}, static_cast<double>(merged->size()));
+  out.family("usher_certificate_expiry_seconds", "gauge",
+             "Seconds until the certificate served for a name expires (negative: expired).");
+  const auto now = clock_.now();
+  for (const auto& [name, cert] : merged->entries()) {
+    const double seconds = std::chrono::duration<double>(cert->not_after - now).count();
+    out.sample("usher_certificate_expiry_seconds", {{"name", name}, {"issuer", cert->issuer}},
+               seconds);
+  }
+  out.family("usher_acme_orders_total", "counter",
+             "ACME orders by outcome (held_back: not sent, over usher's hourly cap).");
+  out.sample("usher_acme_orders_total", {{"outcome", "valid"}}, static_cast<double>(orders.valid));
+  out.sample("usher_acme_orders_total", {{"outcome", "failed"}},
+             static_cast<double>(orders.failed));
+  out.sample("usher_acme_orders_total", {{"outcome", "rate_limited"}},
+             static_cast<double>(orders.rate_limited));
+  out.sample("usher_acme_orders_total", {{"outcome", "held_back"}},
+             static_cast<double>(orders.held_back));
 }
 
 }  // namespace usher::cmd

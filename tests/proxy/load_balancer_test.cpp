@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include <map>
 #include <set>
 #include <string>
@@ -200,6 +204,33 @@ TEST(UpstreamHealth, GoesDownAfterMaxFailsWithinFailDurationAndRecovers) {
   EXPECT_FALSE(health.passive_healthy(t0 + 2s));
   // The first failure is forgotten 10 s after it happened.
   EXPECT_TRUE(health.passive_healthy(t0 + 10s + 1ms));
+}
+
+TEST(UpstreamHealth, ReportsGoingDownOnceAndAgainOnlyAfterRecovering) {
+  UpstreamHealth health(2, 10s);
+  const auto t0 = Clock::now();
+  EXPECT_FALSE(health.record_failure(t0));       // 1 of max_fails 2
+  EXPECT_TRUE(health.record_failure(t0));        // the transition: log it
+  EXPECT_FALSE(health.record_failure(t0 + 1s));  // still down: nothing new
+  EXPECT_FALSE(health.record_failure(t0 + 2s));
+  EXPECT_TRUE(health.passive_healthy(t0 + 20s));  // back (logged once here)
+  EXPECT_FALSE(health.record_failure(t0 + 21s));
+  EXPECT_TRUE(health.record_failure(t0 + 21s));  // a new outage is a new transition
+}
+
+TEST(UpstreamHealth, ReportsOneTransitionWhenManyThreadsFailAtOnce) {
+  UpstreamHealth health(3, 60s);
+  const auto t0 = Clock::now();
+  std::atomic<int> transitions{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i)
+        if (health.record_failure(t0)) transitions.fetch_add(1);
+    });
+  for (auto& thread : threads)
+    thread.join();
+  EXPECT_EQ(transitions.load(), 1);
 }
 
 TEST(UpstreamHealth, IgnoresFailuresWhenPassiveChecksAreOff) {

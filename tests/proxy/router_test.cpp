@@ -12,6 +12,7 @@
 #include "core/config_loader.h"
 #include "core/diagnostic.h"
 #include "proxy/handlers.h"
+#include "proxy/metrics.h"
 #include "tests/proxy/fake_exchange.h"
 
 namespace usher::proxy {
@@ -439,6 +440,67 @@ b.example.com {
   EXPECT_EQ(groups[1].upstreams[0].name, "unix//run/app.sock");
   EXPECT_TRUE(groups[1].passive_checks);
   EXPECT_EQ(groups[1].upstreams[0].in_flight, 0);
+}
+
+}  // namespace
+}  // namespace usher::proxy
+
+// ------------------------------------------------------------ metrics
+
+namespace usher::proxy {
+namespace {
+
+TEST(RouteTable, SiteCountersSurviveARebuildForSitesThatStay) {
+  MetricsRegistry registry;
+  RouterOptions options;
+  options.metrics = &registry;
+  core::Config config;
+  config.sites = {site({address("kept.example")}, {respond_route("hello", 201)}),
+                  site({address("gone.example")}, {respond_route("x", 404)})};
+  auto old_table = RouteTable::build(config, options);
+  for (int i = 0; i < 3; ++i) {
+    FakeExchange ex;
+    ex.target("/", "kept.example").over_tls();
+    serve(*old_table, ex);
+  }
+  FakeExchange gone;
+  gone.target("/", "gone.example").over_tls();
+  serve(*old_table, gone);
+  // A reload: the new table is built while the old one still serves.
+  config.sites.pop_back();
+  auto new_table = RouteTable::build(config, options);
+  old_table.reset();
+  FakeExchange ex;
+  ex.target("/", "kept.example").over_tls();
+  serve(*new_table, ex);
+  MetricsWriter w;
+  registry.write(w);
+  const std::string text = w.text();
+  EXPECT_NE(text.find("usher_http_requests_total{site=\"kept.example\",code_class=\"2xx\"} 4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("usher_http_response_bytes_total{site=\"kept.example\"} 20\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("gone.example"), std::string::npos);
+}
+
+TEST(RouteTable, CountsRequestsNoSiteServesUnderAnEmptySite) {
+  MetricsRegistry registry;
+  RouterOptions options;
+  options.metrics = &registry;
+  core::Config config;
+  config.sites = {site({address("a.example")}, {respond_route("a")})};
+  auto table = RouteTable::build(config, options);
+  FakeExchange ex;
+  ex.target("/", "unknown.example").over_tls();
+  serve(*table, ex);
+  MetricsWriter w;
+  registry.write(w);
+  EXPECT_NE(w.text().find("usher_http_requests_total{site=\"\",code_class=\"4xx\"} 1\n"),
+            std::string::npos)
+      << w.text();
+  EXPECT_NE(w.text().find("usher_http_requests_total{site=\"a.example\",code_class=\"4xx\"} 0\n"),
+            std::string::npos);
 }
 
 }  // namespace
