@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "proxy/http1_session.h"
+#include "proxy/http2_session.h"
 #include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/stream.h"
@@ -95,7 +96,13 @@ asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo info, Worke
   entry.stream = &stream;
   worker.connections().add(entry);
   RegistryGuard guard{worker.connections(), entry};
-  co_await serve_http1(stream, info, worker, entry);
+  // Prior-knowledge h2c (RFC 9113 §3.3) only when `servers { protocols }` asks.
+  if (worker.settings().h2c &&
+      co_await peek_http2_preface(stream, entry, worker.settings().read_header)) {
+    co_await serve_http2(stream, info, worker, entry);
+  } else if (!entry.timed_out) {
+    co_await serve_http1(stream, info, worker, entry);
+  }
   co_await stream.shutdown();
   stream.close();
 }
@@ -130,7 +137,11 @@ asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo info, WorkerC
   info.tls_server_name = stream.server_name();
   // RFC 8737 §3: an acme-tls/1 handshake only proves control of the name;
   // no application data follows.
-  if (info.alpn != "acme-tls/1") co_await serve_http1(stream, info, worker, entry);
+  if (info.alpn == "h2") {
+    co_await serve_http2(stream, info, worker, entry);
+  } else if (info.alpn != "acme-tls/1") {
+    co_await serve_http1(stream, info, worker, entry);
+  }
   co_await stream.shutdown();
   stream.close();
 }
