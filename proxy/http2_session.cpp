@@ -790,7 +790,8 @@ asio::awaitable<void> Http2Connection::read_loop() {
       // A connection error (RFC 9113 §5.4.1): GOAWAY, then close. Floods
       // (settings, pings, resets, continuations) and oversized header blocks
       // are told to calm down.
-      const bool flood = rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_CALLBACK_FAILURE;
+      const bool flood = rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_CALLBACK_FAILURE ||
+                         rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
       spdlog::debug("connection {}: http/2 from {}: {}", info_.id, info_.remote_address.to_string(),
                     nghttp2_strerror(static_cast<int>(rv)));
       nghttp2_session_terminate_session(session(),
