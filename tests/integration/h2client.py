@@ -10,6 +10,7 @@ every loop a count; results are simple lines the test script compares.
                          prints the response body and its trailers
   stall                  GET --path, stops granting window for --stall seconds
                          after --after bytes, then reads on; prints bytes and sha256
+  sse                    prints when each server-sent event arrives
   ws                     WebSocket echo over extended CONNECT: --count messages
   flood                  --kind reset|continuation: opens a control connection,
                          floods a second one, then checks the control connection
@@ -189,6 +190,24 @@ def cmd_stall(args):
             unacked = 0
             c.flush()
     print(f"timeout after {total} bytes")
+
+
+def cmd_sse(args):
+    c = Client(args)
+    start = time.monotonic()
+    sid = c.headers("GET", args.path)
+    end = start + args.deadline
+    while time.monotonic() < end:
+        for e in c.events():
+            if isinstance(e, h2.events.DataReceived):
+                c.conn.acknowledge_received_data(e.flow_controlled_length, sid)
+                for line in e.data.decode().splitlines():
+                    if line.startswith("data: "):
+                        print(f"{time.monotonic() - start:.2f} {line[6:]}")
+            elif isinstance(e, h2.events.StreamEnded):
+                print(f"{time.monotonic() - start:.2f} end")
+                return
+        c.flush()
 
 
 def ws_frame(opcode, payload):
@@ -424,7 +443,7 @@ def main():
     p.add_argument("--stall", type=float, default=5)
     p.add_argument("--deadline", type=float, default=120)
     args = p.parse_args()
-    commands = {"get": cmd_get, "trailers": cmd_trailers, "stall": cmd_stall, "ws": cmd_ws,
+    commands = {"get": cmd_get, "trailers": cmd_trailers, "stall": cmd_stall, "ws": cmd_ws, "sse": cmd_sse,
                 "flood": cmd_flood, "trailer-upstream": cmd_trailer_upstream}
     commands[args.command](args)
 
