@@ -137,7 +137,8 @@ class Http2Stream final : public Exchange,
   BodySource& body() override { return *this; }
   ResponseSink& response() override { return *this; }
   UpgradedStream* upgraded_stream() override { return upgraded_ ? this : nullptr; }
-  void close_after() override {}  // streams end alone; the connection lives on
+  /// The other streams finish; GOAWAY stops new ones (`respond { close }`).
+  void close_after() override;
 
   // BodySource
   asio::awaitable<std::error_code> read(Chunk& chunk) override;
@@ -637,6 +638,10 @@ asio::awaitable<void> Http2Stream::complete() {
   discard_input_ = true;
   consume(in_.size());
   in_.clear();
+}
+
+void Http2Stream::close_after() {
+  conn_.go_away();
 }
 
 // ------------------------------------------------------------ stream: tunnel

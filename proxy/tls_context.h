@@ -55,7 +55,7 @@ class TicketKeyRing {
 struct TlsOptions {
   /// ALPN protocols in server preference order. `acme-tls/1` need not be
   /// listed: it is chosen only for a pending TLS-ALPN-01 challenge.
-  std::vector<std::string> alpn = {"h2", "http/1.1"};
+  std::vector<std::string> alpn = {"http/1.1"};
   /// Shared across rebuilds so that a new certificate snapshot does not
   /// invalidate every client's ticket; a fresh ring when null.
   std::shared_ptr<TicketKeyRing> ticket_keys{};

@@ -102,7 +102,8 @@ std::shared_ptr<const proxy::TlsServerContext> tls_context(
   proxy::TlsOptions options;
   options.ticket_keys = ticket_keys;
   // ALPN h2 first (server preference), unless `servers { protocols }` leaves it out.
-  if (!connection_settings(runtime.config).h2) options.alpn = {"http/1.1"};
+  options.alpn = connection_settings(runtime.config).h2 ? std::vector<std::string>{"h2", "http/1.1"}
+                                                        : std::vector<std::string>{"http/1.1"};
   return std::make_shared<proxy::TlsServerContext>(hub.certificates(), hub.responder(), options);
 }
 
