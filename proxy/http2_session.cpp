@@ -288,7 +288,6 @@ class Http2Connection {
   bool writer_running_ = false;
   bool dead_ = false;
   bool goaway_sent_ = false;
-  bool writing_ = false;
   Clock::time_point read_deadline_ = Clock::time_point::max();
   Clock::time_point write_deadline_ = Clock::time_point::max();
   asio::steady_timer writer_wake_;
