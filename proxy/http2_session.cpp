@@ -186,6 +186,7 @@ class Http2Stream final : public Exchange,
 
   int32_t id() const { return id_; }
   bool closed() const { return closed_; }
+  bool head_pending = true;  // its header block has not ended yet
   void notify() { wake_.cancel(); }
 
  private:
@@ -266,6 +267,12 @@ class Http2Connection {
   void update_deadline();
   void wake_all_streams();
   Http2Stream* find(int32_t id);
+  void head_done(Http2Stream& stream) {
+    if (!stream.head_pending) return;
+    stream.head_pending = false;
+    seen_request_ = true;
+    if (--pending_heads_ == 0) head_deadline_ = Clock::time_point::max();
+  }
 
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
@@ -284,6 +291,8 @@ class Http2Connection {
   std::map<int32_t, std::shared_ptr<Http2Stream>> streams_;  // open at the protocol level
   size_t handlers_ = 0;                                      // handler coroutines running
   bool seen_request_ = false;
+  size_t pending_heads_ = 0;  // streams whose header block has not ended
+  Clock::time_point head_deadline_ = Clock::time_point::max();
   bool input_closed_ = false;
   bool writer_running_ = false;
   bool dead_ = false;
@@ -762,9 +771,11 @@ void Http2Connection::go_away() {
 
 void Http2Connection::arm_read_deadline() {
   const auto& s = settings();
-  if (!seen_request_) {
-    // The preface, SETTINGS and first request must come within read_header.
-    if (read_deadline_ == Clock::time_point::max()) read_deadline_ = Clock::now() + s.read_header;
+  if (!seen_request_ || pending_heads_ > 0) {
+    // The preface and first request, and any header block once begun, must
+    // arrive within read_header (slowloris over HTTP/2).
+    if (head_deadline_ == Clock::time_point::max()) head_deadline_ = Clock::now() + s.read_header;
+    read_deadline_ = head_deadline_;
     entry_.idle = false;
   } else if (handlers_ == 0 && streams_.empty()) {
     read_deadline_ = Clock::now() + s.idle;
@@ -903,7 +914,7 @@ int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_fr
   auto stream = std::make_shared<Http2Stream>(c, id);
   nghttp2_session_set_stream_user_data(session, id, stream.get());
   c.streams_[id] = std::move(stream);
-  c.seen_request_ = true;
+  ++c.pending_heads_;
   return 0;
 }
 
@@ -925,6 +936,7 @@ int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame,
     Http2Stream* stream = c.find(frame->hd.stream_id);
     if (stream == nullptr) return 0;
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      c.head_done(*stream);
       stream->on_request_complete(end_stream);
       auto it = c.streams_.find(frame->hd.stream_id);
       if (it != c.streams_.end()) c.start_handler(it->second);
@@ -953,6 +965,7 @@ int Http2Connection::on_stream_close(nghttp2_session* session, int32_t stream_id
   auto& c = *static_cast<Http2Connection*>(self);
   auto it = c.streams_.find(stream_id);
   if (it == c.streams_.end()) return 0;
+  c.head_done(*it->second);
   it->second->on_close(error_code);
   nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
   c.streams_.erase(it);  // a running handler keeps its own reference

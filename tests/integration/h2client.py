@@ -15,6 +15,8 @@ every loop a count; results are simple lines the test script compares.
   flood                  --kind reset|continuation: opens a control connection,
                          floods a second one, then checks the control connection
                          and a fresh one still work
+  slowhead               begins a header block and never ends it; prints when
+                         the server closes the connection
   trailer-upstream       an HTTP/1.1 upstream whose chunked responses carry
                          trailers echoing the request's trailers
 """
@@ -381,6 +383,16 @@ def cmd_flood(args):
     print(f"fresh {status}")
 
 
+def cmd_slowhead(args):
+    """A header block that never ends: the server must close after read_header."""
+    sock = raw_connect(args)
+    h = HeadersFrame(1, request_block(hpack.Encoder(), args))  # no END_HEADERS
+    sock.sendall(h.serialize())
+    start = time.monotonic()
+    code, closed = read_until_closed(sock, args.deadline)
+    print(f"closed {closed} after {time.monotonic() - start:.1f}s")
+
+
 def cmd_trailer_upstream(args):
     """HTTP/1.1, one request per connection: reads a chunked (or sized) body
     and its trailers, answers chunked with trailers naming what it got."""
@@ -444,7 +456,7 @@ def main():
     p.add_argument("--deadline", type=float, default=120)
     args = p.parse_args()
     commands = {"get": cmd_get, "trailers": cmd_trailers, "stall": cmd_stall, "ws": cmd_ws, "sse": cmd_sse,
-                "flood": cmd_flood, "trailer-upstream": cmd_trailer_upstream}
+                "flood": cmd_flood, "slowhead": cmd_slowhead, "trailer-upstream": cmd_trailer_upstream}
     commands[args.command](args)
 
 

@@ -154,6 +154,9 @@ cat >"$config" <<CONFIG
 	workers 1
 	servers {
 		protocols h1 h2c
+		timeouts {
+			read_header 2s
+		}
 	}
 }
 
@@ -169,13 +172,18 @@ out=$(timeout 10 curl -sS --http2-prior-knowledge -w ' %{http_version}' "http://
 expect_eq "curl --http2-prior-knowledge gets h2c on the plain port" "$out" "plain $HTTP 2"
 out=$(timeout 10 curl -sS -w ' %{http_version}' "http://localhost:$HTTP/")
 expect_eq "HTTP/1.1 still works on that port" "$out" "plain $HTTP 1.1"
+out=$(timeout 30 python3 "$H2CLIENT" slowhead --plain --port "$HTTP" --deadline 15)
+case "$out" in
+  "closed True after "[2-4].*) pass "an h2 header block that never ends is cut off after read_header ($out)" ;;
+  *) fail "an h2 header block that never ends is cut off after read_header" "$out" ;;
+esac
 out=$(timeout 10 curl -sS --http2 --cacert "$(local_root)" -w ' %{http_version}' "https://localhost:$HTTPS/")
 expect_eq "without h2 in protocols, ALPN falls back to http/1.1" "$out" "tls 1.1"
 kill -TERM "$USHER_PID"
 wait "$USHER_PID"
 
 # ---- by default h2c is off: the preface is not HTTP/1.1 either
-sed -i '/servers {/,/}/d' "$config"
+sed -i '/servers {/,/^\t}$/d' "$config"
 start_usher "$config" "$HTTP" || { fail "usher starts"; finish; exit 1; }
 out=$(timeout 10 curl -sS --http2-prior-knowledge -w ' %{http_version}' "http://localhost:$HTTP/" 2>&1)
 case "$out" in
