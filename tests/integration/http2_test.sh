@@ -156,12 +156,14 @@ cat >"$config" <<CONFIG
 		protocols h1 h2c
 		timeouts {
 			read_header 2s
+			write 2s
 		}
 	}
 }
 
 http://localhost:$HTTP {
-	respond "plain $HTTP"
+	reverse_proxy /bytes/* 127.0.0.1:$APP
+	respond / "plain $HTTP"
 }
 https://localhost {
 	respond "tls"
@@ -179,6 +181,12 @@ case "$out" in
 esac
 out=$(timeout 10 curl -sS --http2 --cacert "$(local_root)" -w ' %{http_version}' "https://localhost:$HTTPS/")
 expect_eq "without h2 in protocols, ALPN falls back to http/1.1" "$out" "tls 1.1"
+# A client that stops granting window: after `write` (2s) without progress the
+# stream is reset (CANCEL = 8), and the connection is left to the client.
+out=$(timeout 60 python3 "$H2CLIENT" stall --plain --port "$HTTP" --path /bytes/1000000000 \
+  --after 1000000 --stall 8 --deadline 30)
+echo "$out" | sed 's/^/     zero-window: /'
+expect_contains "a stream whose window stays shut past the write timeout is reset" "$out" "reset 8"
 kill -TERM "$USHER_PID"
 wait "$USHER_PID"
 
