@@ -12,7 +12,7 @@ every loop a count; results are simple lines the test script compares.
                          after --after bytes, then reads on; prints bytes and sha256
   sse                    prints when each server-sent event arrives
   ws                     WebSocket echo over extended CONNECT: --count messages
-  flood                  --kind reset|continuation: opens a control connection,
+  flood                  --kind reset|continuation|settings: opens a control connection,
                          floods a second one, then checks the control connection
                          and a fresh one still work
   slowhead               begins a header block and never ends it; prints when
@@ -367,12 +367,23 @@ def flood_continuation(args, sock):
         pass
 
 
+def flood_settings(args, sock):
+    # More entries in one SETTINGS frame than the server accepts (32).
+    payload = b"".join(struct.pack("!HL", 0x4, 65535) for _ in range(args.count))
+    header = struct.pack("!L", len(payload))[1:] + bytes([0x4, 0]) + struct.pack("!L", 0)
+    try:
+        sock.sendall(header + payload)
+    except (ConnectionError, ssl.SSLError):
+        pass
+
+
 def cmd_flood(args):
     control = Client(args)
     status, _, _ = control.response(control.headers("GET", "/echo"))
     print(f"control before {status}")
     sock = raw_connect(args)
-    {"reset": flood_reset, "continuation": flood_continuation}[args.kind](args, sock)
+    {"reset": flood_reset, "continuation": flood_continuation,
+     "settings": flood_settings}[args.kind](args, sock)
     code, closed = read_until_closed(sock, 15)
     print(f"flood goaway {code}")
     print(f"flood closed {closed}")

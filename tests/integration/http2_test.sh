@@ -118,9 +118,10 @@ expect_contains "200 WebSocket messages echo over one h2 stream" "$out" "echoed 
 expect_contains "the WebSocket close is answered" "$out" "close answered"
 
 # ---- floods close only the offending connection
-for kind in reset continuation; do
+for kind in reset continuation settings; do
   count=1000
   [ "$kind" = continuation ] && count=200
+  [ "$kind" = settings ] && count=40
   out=$(h2c flood --kind "$kind" --count "$count")
   echo "$out" | sed "s/^/     $kind: /"
   expect_contains "$kind flood: the flooding connection gets GOAWAY" "$out" "flood goaway"
