@@ -793,9 +793,15 @@ void Http2Connection::update_deadline() {
 }
 
 asio::awaitable<void> Http2Connection::read_loop() {
-  in_.resize(kReadChunk);
   while (!dead_) {
     arm_read_deadline();
+    if (entry_.idle) {
+      // No stream open: hold no read buffer while waiting (browsers keep
+      // idle HTTP/2 connections open for minutes).
+      std::vector<char>().swap(in_);
+      if (co_await stream_.wait_readable() || entry_.timed_out || dead_) break;
+    }
+    in_.resize(kReadChunk);
     size_t n = 0;
     std::error_code ec = co_await stream_.read_some(in_, n);
     if (ec || n == 0 || entry_.timed_out) break;
@@ -848,6 +854,8 @@ asio::awaitable<void> Http2Connection::write_loop() {
     const bool want_read = nghttp2_session_want_read(session()) != 0;
     const bool want_write = nghttp2_session_want_write(session()) != 0;
     if (!want_write && (input_closed_ || !want_read)) break;
+    // Nothing to send: a large output buffer is not kept while waiting.
+    if (out_.capacity() > kReadChunk) std::string().swap(out_);
     writer_wake_.expires_at(Clock::time_point::max());
     co_await writer_wake_.async_wait(kNoThrow);
   }
