@@ -795,12 +795,10 @@ void Http2Connection::update_deadline() {
 asio::awaitable<void> Http2Connection::read_loop() {
   while (!dead_) {
     arm_read_deadline();
-    if (entry_.idle) {
-      // No stream open: hold no read buffer while waiting (browsers keep
-      // idle HTTP/2 connections open for minutes).
-      std::vector<char>().swap(in_);
-      if (co_await stream_.wait_readable() || entry_.timed_out || dead_) break;
-    }
+    // Wait without a buffer: a connection whose streams all end while the
+    // reader waits then holds none (browsers keep idle HTTP/2 connections
+    // open for minutes).
+    if (co_await stream_.wait_readable() || entry_.timed_out || dead_) break;
     in_.resize(kReadChunk);
     size_t n = 0;
     std::error_code ec = co_await stream_.read_some(in_, n);
@@ -821,6 +819,7 @@ asio::awaitable<void> Http2Connection::read_loop() {
     }
     wake_writer();
     if (!nghttp2_session_want_read(session()) && !nghttp2_session_want_write(session())) break;
+    if (streams_.empty() && handlers_ == 0) std::vector<char>().swap(in_);
   }
   read_deadline_ = Clock::time_point::max();
   update_deadline();
