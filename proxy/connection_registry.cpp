@@ -44,7 +44,10 @@ size_t ConnectionRegistry::sweep(ConnectionEntry::Clock::time_point now) {
 size_t ConnectionRegistry::close_idle() {
   size_t closed = 0;
   for (ConnectionEntry* e = head_; e != nullptr; e = e->next) {
-    if (e->idle) {
+    if (e->drain) {
+      e->drain();
+      ++closed;
+    } else if (e->idle) {
       e->stream->close();
       ++closed;
     }

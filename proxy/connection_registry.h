@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 
 namespace usher::proxy {
 
@@ -20,6 +21,9 @@ struct ConnectionEntry {
   Clock::time_point deadline = Clock::time_point::max();  // max = no wait in progress
   bool idle = false;       // between requests: may be closed at once on shutdown
   bool timed_out = false;  // the sweep closed it because its deadline passed
+  // Set by codecs that end gracefully on their own (HTTP/2 sends GOAWAY and
+  // lets open streams finish): close_idle() calls it instead of closing.
+  std::function<void()> drain;
 
   /// Arms the deadline for the next wait.
   void expires_after(Clock::duration d) { deadline = Clock::now() + d; }

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "proxy/http1_session.h"
+#include "proxy/http2_session.h"
 #include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/stream.h"
@@ -95,8 +96,16 @@ asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo info, Worke
   entry.stream = &stream;
   worker.connections().add(entry);
   RegistryGuard guard{worker.connections(), entry};
-  ConnectionCount counted(worker.counters(), info.alpn);
-  co_await serve_http1(stream, info, worker, entry);
+  // Prior-knowledge h2c (RFC 9113 §3.3) only when `servers { protocols }` asks.
+  if (worker.settings().h2c &&
+      co_await peek_http2_preface(stream, entry, worker.settings().read_header)) {
+    info.alpn = "h2c";
+    ConnectionCount counted(worker.counters(), info.alpn);
+    co_await serve_http2(stream, info, worker, entry);
+  } else if (!entry.timed_out) {
+    ConnectionCount counted(worker.counters(), info.alpn);
+    co_await serve_http1(stream, info, worker, entry);
+  }
   co_await stream.shutdown();
   stream.close();
 }
@@ -133,7 +142,11 @@ asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo info, WorkerC
   ConnectionCount counted(worker.counters(), info.alpn);
   // RFC 8737 §3: an acme-tls/1 handshake only proves control of the name;
   // no application data follows.
-  if (info.alpn != "acme-tls/1") co_await serve_http1(stream, info, worker, entry);
+  if (info.alpn == "h2") {
+    co_await serve_http2(stream, info, worker, entry);
+  } else if (info.alpn != "acme-tls/1") {
+    co_await serve_http1(stream, info, worker, entry);
+  }
   co_await stream.shutdown();
   stream.close();
 }

@@ -32,6 +32,10 @@ struct ConnectionSettings {
   std::chrono::milliseconds handshake{10'000};
   // Largest request head (request line and headers): bounds the read buffer (431).
   size_t max_header_bytes = 64 * 1024;
+  // HTTP/2 over TLS (ALPN h2) and prior-knowledge h2c on plain listeners
+  // (`servers { protocols }`; default h1 h2, as Caddy without h3).
+  bool h2 = true;
+  bool h2c = false;
 };
 
 /// Everything one worker thread owns (design.md §3): its io_context, its

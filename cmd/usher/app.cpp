@@ -49,6 +49,11 @@ proxy::ConnectionSettings connection_settings(const core::Config& config) {
     if (t.write) settings.write = *t.write;
     if (t.idle) settings.idle = *t.idle;
     if (server.max_header_size) settings.max_header_bytes = *server.max_header_size;
+    if (!server.protocols.empty()) {
+      const auto& p = server.protocols;
+      settings.h2 = std::find(p.begin(), p.end(), "h2") != p.end();
+      settings.h2c = std::find(p.begin(), p.end(), "h2c") != p.end();
+    }
   }
   return settings;
 }
@@ -91,6 +96,9 @@ std::shared_ptr<const proxy::TlsServerContext> tls_context(
   if (!needs_tls(runtime.plan)) return nullptr;
   proxy::TlsOptions options;
   options.ticket_keys = ticket_keys;
+  // ALPN h2 first (server preference), unless `servers { protocols }` leaves it out.
+  options.alpn = connection_settings(runtime.config).h2 ? std::vector<std::string>{"h2", "http/1.1"}
+                                                        : std::vector<std::string>{"http/1.1"};
   return std::make_shared<proxy::TlsServerContext>(hub.certificates(), hub.responder(), options);
 }
 

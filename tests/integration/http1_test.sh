@@ -32,7 +32,8 @@ localhost {
 CONFIG
 start_usher "$config" "$HTTPS" || { fail "usher starts"; finish; exit 1; }
 root=$(local_root)
-c() { curl -sS --max-time 10 --cacert "$root" "$@"; }
+# This script is about HTTP/1.1: curl would otherwise negotiate h2.
+c() { curl -sS --http1.1 --max-time 10 --cacert "$root" "$@"; }
 raw() { timeout 20 python3 "$CLIENT" raw --port "$HTTPS" --ca "$root" --data "$1"; }
 url="https://localhost:$HTTPS"
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }

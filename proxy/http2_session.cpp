@@ -1,0 +1,1027 @@
+#include "proxy/http2_session.h"
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/http_date.h"
+
+namespace usher::proxy {
+
+namespace {
+
+using Clock = ConnectionEntry::Clock;
+using std::chrono::milliseconds;
+
+// Bytes read from the socket in one go.
+constexpr size_t kReadChunk = 16 * 1024;
+// After the session ends, how long the peer gets to read our GOAWAY.
+constexpr auto kCloseLinger = std::chrono::seconds(2);
+// How long a plain connection's first bytes are re-checked when they are a
+// proper prefix of the preface (a client that sends it in pieces).
+constexpr auto kPrefacePoll = std::chrono::milliseconds(10);
+
+struct SessionDeleter {
+  void operator()(nghttp2_session* s) const { nghttp2_session_del(s); }
+};
+using SessionPtr = std::unique_ptr<nghttp2_session, SessionDeleter>;
+struct CallbacksDeleter {
+  void operator()(nghttp2_session_callbacks* c) const { nghttp2_session_callbacks_del(c); }
+};
+using CallbacksPtr = std::unique_ptr<nghttp2_session_callbacks, CallbacksDeleter>;
+struct OptionDeleter {
+  void operator()(nghttp2_option* o) const { nghttp2_option_del(o); }
+};
+using OptionPtr = std::unique_ptr<nghttp2_option, OptionDeleter>;
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
+
+std::string lowered(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), lower);
+  return out;
+}
+
+std::string_view view(const uint8_t* data, size_t length) {
+  return {reinterpret_cast<const char*>(data), length};
+}
+
+// RFC 9113 §8.2.2: connection-specific fields never appear in HTTP/2.
+bool is_connection_specific(std::string_view name) {
+  return header_name_equals(name, "connection") || header_name_equals(name, "keep-alive") ||
+         header_name_equals(name, "proxy-connection") ||
+         header_name_equals(name, "transfer-encoding") || header_name_equals(name, "upgrade");
+}
+
+/// Host of an authority: without port, lower case, IPv6 without brackets.
+std::string host_of(std::string_view authority) {
+  std::string_view host = authority;
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    host = host.substr(1, close == std::string_view::npos ? host.size() - 1 : close - 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  return lowered(host);
+}
+
+/// A random Sec-WebSocket-Key (RFC 6455 §4.1): the upstream only checks its
+/// shape, and its answer (Sec-WebSocket-Accept) is dropped on the way back.
+std::string websocket_key() {
+  std::array<unsigned char, 16> nonce{};
+  if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) nonce.fill(0x5a);
+  std::array<unsigned char, 32> encoded{};
+  int n = EVP_EncodeBlock(encoded.data(), nonce.data(), static_cast<int>(nonce.size()));
+  return std::string(reinterpret_cast<const char*>(encoded.data()), static_cast<size_t>(n));
+}
+
+nghttp2_nv make_nv(const std::string& name, const std::string& value) {
+  // The casts are nghttp2's API: it copies the bytes (no NO_COPY flags).
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+/// Header fields for nghttp2: owned lower-case copies plus the nv array.
+struct NvList {
+  std::vector<std::string> strings;
+  std::vector<nghttp2_nv> nv;
+  void add(std::string_view name, std::string_view value) {
+    strings.push_back(lowered(name));
+    strings.emplace_back(value);
+  }
+  /// Fills `nv` from `strings`; call before passing nv.data() and nv.size().
+  void build() {
+    nv.clear();
+    for (size_t i = 0; i + 1 < strings.size(); i += 2)
+      nv.push_back(make_nv(strings[i], strings[i + 1]));
+  }
+};
+
+class Http2Connection;
+
+/// How a wait for progress on a stream ended.
+enum class Wake { kWoken, kTimedOut, kCancelled };
+
+/// One HTTP/2 stream: an Exchange whose body source, response sink and
+/// upgraded stream all live on this stream.
+class Http2Stream final : public Exchange,
+                          public BodySource,
+                          public ResponseSink,
+                          public UpgradedStream {
+ public:
+  Http2Stream(Http2Connection& connection, int32_t id);
+
+  // Exchange
+  HttpRequest& request() override { return request_; }
+  const ConnectionInfo& connection() const override;
+  BodySource& body() override { return *this; }
+  ResponseSink& response() override { return *this; }
+  UpgradedStream* upgraded_stream() override { return upgraded_ ? this : nullptr; }
+  /// The other streams finish; GOAWAY stops new ones (`respond { close }`).
+  void close_after() override;
+
+  // BodySource
+  asio::awaitable<std::error_code> read(Chunk& chunk) override;
+  const Headers& trailers() const override { return trailers_; }
+  asio::awaitable<std::error_code> send_continue() override;
+
+  // ResponseSink
+  asio::awaitable<std::error_code> write_interim(const ResponseHead& head) override;
+  asio::awaitable<std::error_code> write_head(const ResponseHead& head) override;
+  asio::awaitable<std::error_code> write_body(std::span<const char> data, bool flush) override;
+  asio::awaitable<std::error_code> finish(const Headers* trailers) override;
+  void abort() override;
+  bool head_written() const override { return head_written_; }
+  uint64_t body_bytes() const override { return body_bytes_; }
+
+  // UpgradedStream
+  asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) override;
+  asio::awaitable<std::error_code> write(std::span<const char> data) override;
+  asio::awaitable<void> shutdown_send() override;
+
+  // Called by the connection from nghttp2 callbacks.
+  int on_header(std::string_view name, std::string_view value, bool trailer);
+  void on_request_complete(bool end_stream);
+  void on_data(std::span<const char> data) {
+    if (discard_input_) {
+      consume(data.size());
+      return;
+    }
+    in_.append(data.data(), data.size());
+    notify();
+  }
+  void on_end_stream() {
+    body_end_ = true;
+    notify();
+  }
+  void on_close(uint32_t error_code);
+  ssize_t on_read_data(uint8_t* buf, size_t length, uint32_t* flags);
+
+  /// After the handler returned: answer a request nobody answered, reset a
+  /// response nobody finished.
+  asio::awaitable<void> complete();
+  /// A request the codec answers itself (plain CONNECT, a bad authority).
+  int reject_status() const { return reject_status_; }
+  asio::awaitable<void> respond_error(int status);
+
+  int32_t id() const { return id_; }
+  bool closed() const { return closed_; }
+  bool head_pending = true;  // its header block has not ended yet
+  void notify() { wake_.cancel(); }
+
+ private:
+  /// Waits for notify(), at most `timeout` (none when nullopt).
+  asio::awaitable<Wake> wait(std::optional<milliseconds> timeout);
+  asio::awaitable<std::error_code> queue_output(std::span<const char> data);
+  bool usable() const;
+  void reset(uint32_t code);
+  void consume(size_t n);
+
+  Http2Connection& conn_;
+  int32_t id_;
+  asio::steady_timer wake_;
+
+  // The request.
+  HttpRequest request_;
+  Headers trailers_;
+  std::string authority_;
+  std::string host_header_;
+  std::string cookie_;
+  bool has_authority_ = false;
+  bool has_host_header_ = false;
+  int reject_status_ = 0;
+  size_t header_bytes_ = 0;
+  bool body_end_ = false;
+  std::string in_;       // DATA received, not yet handed to the handler
+  std::string in_view_;  // the piece the last read() returned
+  bool continue_sent_ = false;
+  bool discard_input_ = false;  // the handler is done: unread DATA is dropped
+
+  // The response.
+  bool closed_ = false;  // nghttp2 closed the stream (done, or reset)
+  bool head_written_ = false;
+  bool no_body_ = false;
+  bool finished_ = false;
+  bool close_after_ = false;  // GOAWAY once the response is finished
+  bool upgraded_ = false;
+  bool head_request_ = false;
+  std::string out_;  // body bytes nghttp2 has not taken yet, from out_begin_
+  size_t out_begin_ = 0;
+  NvList out_trailers_;
+  bool deferred_ = false;  // nghttp2 waits for resume_data
+  uint64_t body_bytes_ = 0;
+};
+
+/// One HTTP/2 connection: the reader feeds nghttp2 (this coroutine), the
+/// writer drains it (a second coroutine), every stream's handler runs as
+/// its own coroutine.
+class Http2Connection {
+ public:
+  Http2Connection(Stream& stream, const ConnectionInfo& info, const Http2Environment& env,
+                  ConnectionEntry& entry)
+      : stream_(stream),
+        info_(info),
+        env_(env),
+        entry_(entry),
+        writer_wake_(stream.socket().get_executor()),
+        done_wake_(stream.socket().get_executor()) {}
+
+  asio::awaitable<void> run();
+
+  nghttp2_session* session() { return session_.get(); }
+  const ConnectionInfo& info() const { return info_; }
+  const ConnectionSettings& settings() const { return env_.settings; }
+  asio::any_io_executor executor() { return stream_.socket().get_executor(); }
+  /// True once no more frames can be sent or received.
+  bool dead() const { return dead_; }
+  void wake_writer() { writer_wake_.cancel(); }
+  /// Sends GOAWAY once: open streams finish, no new ones start.
+  void go_away();
+
+ private:
+  bool init();
+  asio::awaitable<void> read_loop();
+  asio::awaitable<void> write_loop();
+  void start_handler(const std::shared_ptr<Http2Stream>& stream);
+  asio::awaitable<void> run_handler(std::shared_ptr<Http2Stream> stream);
+  void arm_read_deadline();
+  void update_deadline();
+  void wake_all_streams();
+  Http2Stream* find(int32_t id);
+  void head_done(Http2Stream& stream) {
+    if (!stream.head_pending) return;
+    stream.head_pending = false;
+    seen_request_ = true;
+    if (--pending_heads_ == 0) head_deadline_ = Clock::time_point::max();
+  }
+
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
+                       void* self);
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int on_data_chunk(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data,
+                           size_t len, void* self);
+  static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* self);
+
+  Stream& stream_;
+  const ConnectionInfo& info_;
+  const Http2Environment& env_;
+  ConnectionEntry& entry_;
+  SessionPtr session_;
+  std::map<int32_t, std::shared_ptr<Http2Stream>> streams_;  // open at the protocol level
+  size_t handlers_ = 0;                                      // handler coroutines running
+  bool seen_request_ = false;
+  size_t pending_heads_ = 0;  // streams whose header block has not ended
+  Clock::time_point head_deadline_ = Clock::time_point::max();
+  bool input_closed_ = false;
+  bool writer_running_ = false;
+  bool dead_ = false;
+  bool goaway_sent_ = false;
+  Clock::time_point read_deadline_ = Clock::time_point::max();
+  Clock::time_point write_deadline_ = Clock::time_point::max();
+  asio::steady_timer writer_wake_;
+  asio::steady_timer done_wake_;
+  std::vector<char> in_;
+  std::string out_;
+};
+
+// ------------------------------------------------------------ stream: request
+
+Http2Stream::Http2Stream(Http2Connection& connection, int32_t id)
+    : conn_(connection), id_(id), wake_(connection.executor()) {
+  request_.scheme = connection.info().tls ? "https" : "http";
+  request_.version_major = 2;
+  request_.version_minor = 0;
+}
+
+const ConnectionInfo& Http2Stream::connection() const {
+  return conn_.info();
+}
+
+int Http2Stream::on_header(std::string_view name, std::string_view value, bool trailer) {
+  // RFC 9113 §6.5.2: the size of a field is name + value + 32. A block over
+  // the limit closes the connection: the cheapest answer to a flood.
+  header_bytes_ += name.size() + value.size() + 32;
+  if (header_bytes_ > conn_.settings().max_header_bytes) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (trailer) {
+    trailers_.add(name, value);
+    return 0;
+  }
+  if (!name.empty() && name.front() == ':') {
+    // nghttp2 has checked that each pseudo-header is known, single and
+    // before the regular fields (RFC 9113 §8.3).
+    if (name == ":method") {
+      request_.method.assign(value);
+    } else if (name == ":scheme") {
+      // The connection decides the scheme routing sees, as with HTTP/1.1.
+    } else if (name == ":authority") {
+      authority_.assign(value);
+      has_authority_ = true;
+    } else if (name == ":path") {
+      auto question = value.find('?');
+      request_.path.assign(value.substr(0, question));
+      request_.query.assign(question == std::string_view::npos ? std::string_view()
+                                                               : value.substr(question + 1));
+    } else if (name == ":protocol") {
+      request_.protocol.assign(value);
+    }
+    return 0;
+  }
+  if (name == "cookie") {
+    // RFC 9113 §8.2.3: crumbs are joined with "; " for HTTP/1.1 upstreams.
+    if (!cookie_.empty()) cookie_.append("; ");
+    cookie_.append(value);
+    return 0;
+  }
+  if (name == "host") {
+    host_header_.assign(value);
+    has_host_header_ = true;
+  }
+  if (name == "expect" && lowered(value) == "100-continue") request_.expect_continue = true;
+  if (name == "content-length") {
+    uint64_t length = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
+    if (ec == std::errc() && end == value.data() + value.size()) request_.content_length = length;
+  }
+  request_.headers.add(name, value);
+  return 0;
+}
+
+void Http2Stream::on_request_complete(bool end_stream) {
+  body_end_ = end_stream;
+  request_.has_body = !end_stream;
+  if (!cookie_.empty()) request_.headers.add("cookie", cookie_);
+  // RFC 9113 §8.3.1: :authority, else Host; a Host that names another
+  // entity than :authority is malformed (it would route one way and reach
+  // the upstream another).
+  if (has_authority_ && has_host_header_ && lowered(authority_) != lowered(host_header_))
+    reject_status_ = 400;
+  request_.authority = has_authority_ ? authority_ : host_header_;
+  if (request_.authority.empty()) reject_status_ = 400;
+  request_.host = host_of(request_.authority);
+  if (request_.method == "CONNECT") {
+    if (request_.protocol != "websocket") {
+      reject_status_ = 501;  // plain CONNECT tunnels and other protocols: not offered
+    } else {
+      // RFC 8441 §5: presented as the HTTP/1.1 upgrade it stands for, so the
+      // reverse proxy's upgrade path works unchanged.
+      request_.method = "GET";
+      request_.upgrade = true;
+      request_.has_body = false;
+      request_.headers.set("Upgrade", "websocket");
+      request_.headers.set("Connection", "Upgrade");
+      if (!request_.headers.contains("sec-websocket-key"))
+        request_.headers.add("Sec-WebSocket-Key", websocket_key());
+    }
+  }
+  head_request_ = request_.method == "HEAD";
+}
+
+void Http2Stream::consume(size_t n) {
+  if (n == 0 || conn_.dead()) return;
+  // Turns read bytes into WINDOW_UPDATE: the client may send more only as
+  // fast as the handler reads (back-pressure).
+  nghttp2_session_consume(conn_.session(), id_, n);
+  conn_.wake_writer();
+}
+
+asio::awaitable<Wake> Http2Stream::wait(std::optional<milliseconds> timeout) {
+  if (timeout) {
+    wake_.expires_after(*timeout);
+  } else {
+    wake_.expires_at(Clock::time_point::max());
+  }
+  auto [ec] = co_await wake_.async_wait(kNoThrow);
+  if (!ec) co_return Wake::kTimedOut;
+  auto state = co_await asio::this_coro::cancellation_state;
+  co_return state.cancelled() != asio::cancellation_type::none ? Wake::kCancelled : Wake::kWoken;
+}
+
+asio::awaitable<std::error_code> Http2Stream::send_continue() {
+  if (continue_sent_ || !request_.expect_continue || head_written_ || !usable())
+    co_return std::error_code{};
+  continue_sent_ = true;
+  NvList nv;
+  nv.add(":status", "100");
+  nv.build();
+  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.nv.data(),
+                         nv.nv.size(), nullptr);
+  conn_.wake_writer();
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> Http2Stream::read(Chunk& chunk) {
+  chunk = Chunk{};
+  in_view_.clear();
+  if (request_.upgrade) {
+    chunk.end = true;  // extended CONNECT: DATA is the tunnel, not a body
+    co_return std::error_code{};
+  }
+  if (auto ec = co_await send_continue()) co_return ec;
+  while (true) {
+    if (!in_.empty()) {
+      in_view_.swap(in_);
+      in_.clear();
+      consume(in_view_.size());
+      chunk.data = in_view_;
+      co_return std::error_code{};
+    }
+    if (body_end_) {
+      chunk.end = true;
+      co_return std::error_code{};
+    }
+    if (closed_ || conn_.dead()) co_return std::error_code(asio::error::connection_aborted);
+    Wake wake = co_await wait(conn_.settings().read_body);
+    if (wake == Wake::kCancelled) co_return std::error_code(asio::error::operation_aborted);
+    if (wake == Wake::kTimedOut) {
+      reset(NGHTTP2_CANCEL);
+      co_return std::error_code(asio::error::timed_out);
+    }
+  }
+}
+
+// ------------------------------------------------------------ stream: response
+
+bool Http2Stream::usable() const {
+  return !closed_ && !conn_.dead();
+}
+
+void Http2Stream::reset(uint32_t code) {
+  if (!usable()) return;
+  nghttp2_submit_rst_stream(conn_.session(), NGHTTP2_FLAG_NONE, id_, code);
+  conn_.wake_writer();
+}
+
+void Http2Stream::abort() {
+  finished_ = true;
+  reset(NGHTTP2_INTERNAL_ERROR);
+}
+
+asio::awaitable<std::error_code> Http2Stream::write_interim(const ResponseHead& head) {
+  if (head_written_ || head.status == 101 || head.status < 100 || head.status >= 200)
+    co_return std::error_code{};
+  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+  NvList nv;
+  nv.add(":status", std::to_string(head.status));
+  for (const auto& h : head.headers.fields())
+    if (!is_connection_specific(h.name)) nv.add(h.name, h.value);
+  nv.build();
+  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.nv.data(),
+                         nv.nv.size(), nullptr);
+  conn_.wake_writer();
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& head) {
+  if (head_written_) co_return std::error_code(asio::error::already_started);
+  head_written_ = true;
+  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+  const bool tunnel = head.status == 101 && request_.upgrade;
+  upgraded_ = tunnel;
+  no_body_ =
+      !tunnel && (head_request_ || head.status < 200 || head.status == 204 || head.status == 304);
+  NvList nv;
+  // RFC 8441 §5: a successful extended CONNECT is a 2xx, not a 101.
+  nv.add(":status", std::to_string(tunnel ? 200 : head.status));
+  for (const auto& h : head.headers.fields()) {
+    if (is_connection_specific(h.name) || header_name_equals(h.name, "content-length")) continue;
+    if (tunnel && header_name_equals(h.name, "sec-websocket-accept")) continue;
+    nv.add(h.name, h.value);
+  }
+  if (!tunnel && head.content_length && head.status >= 200 && head.status != 204 &&
+      head.status != 304)
+    nv.add("content-length", std::to_string(*head.content_length));
+  if (!head.headers.contains("date")) nv.add("date", http_date_now());
+  nghttp2_data_provider provider{};
+  provider.source.ptr = this;
+  provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                              uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
+    return static_cast<Http2Stream*>(source->ptr)->on_read_data(buf, length, flags);
+  };
+  nv.build();
+  int rv = nghttp2_submit_response(conn_.session(), id_, nv.nv.data(), nv.nv.size(),
+                                   no_body_ ? nullptr : &provider);
+  if (no_body_) finished_ = true;
+  conn_.wake_writer();
+  if (rv != 0) co_return std::error_code(asio::error::connection_reset);
+  co_return std::error_code{};
+}
+
+ssize_t Http2Stream::on_read_data(uint8_t* buf, size_t length, uint32_t* flags) {
+  size_t available = out_.size() - out_begin_;
+  size_t n = std::min(length, available);
+  if (n > 0) {
+    std::memcpy(buf, out_.data() + out_begin_, n);
+    out_begin_ += n;
+    if (out_begin_ == out_.size()) {
+      out_.clear();
+      out_begin_ = 0;
+    }
+    notify();  // room for the handler's next piece
+  }
+  if (out_begin_ == out_.size() && finished_) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!out_trailers_.strings.empty()) {
+      // RFC 9113 §8.1: trailers are a HEADERS frame that ends the stream.
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      out_trailers_.build();
+      nghttp2_submit_trailer(conn_.session(), id_, out_trailers_.nv.data(),
+                             out_trailers_.nv.size());
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (n == 0) {
+    deferred_ = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+/// Hands `data` to nghttp2 and waits while more than the stream's output
+/// limit is still queued: a client that does not read (closed window or a
+/// slow socket) holds back this handler only, and its memory stays bounded.
+asio::awaitable<std::error_code> Http2Stream::queue_output(std::span<const char> data) {
+  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+  out_.append(data.data(), data.size());
+  if (deferred_) {
+    deferred_ = false;
+    nghttp2_session_resume_data(conn_.session(), id_);
+  }
+  conn_.wake_writer();
+  while (out_.size() - out_begin_ > kHttp2StreamOutputLimit) {
+    size_t before = out_.size() - out_begin_;
+    Wake wake = co_await wait(conn_.settings().write);
+    if (!usable()) co_return std::error_code(asio::error::connection_reset);
+    if (wake == Wake::kCancelled) co_return std::error_code(asio::error::operation_aborted);
+    if (wake == Wake::kTimedOut && out_.size() - out_begin_ >= before) {
+      // The client's window stayed shut for the whole write timeout.
+      reset(NGHTTP2_CANCEL);
+      co_return std::error_code(asio::error::timed_out);
+    }
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> Http2Stream::write_body(std::span<const char> data, bool flush) {
+  (void)flush;  // the writer sends what is queued at once: every write is a flush
+  if (!head_written_ || finished_) co_return std::error_code(asio::error::operation_aborted);
+  body_bytes_ += data.size();
+  if (no_body_ || data.empty()) co_return std::error_code{};
+  co_return co_await queue_output(data);
+}
+
+asio::awaitable<std::error_code> Http2Stream::finish(const Headers* trailers) {
+  if (finished_) co_return std::error_code{};
+  finished_ = true;
+  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+  if (trailers != nullptr) {
+    for (const auto& t : trailers->fields())
+      if (!is_connection_specific(t.name)) out_trailers_.add(t.name, t.value);
+  }
+  if (deferred_) {
+    deferred_ = false;
+    nghttp2_session_resume_data(conn_.session(), id_);
+  }
+  if (close_after_) conn_.go_away();
+  conn_.wake_writer();
+  co_return std::error_code{};
+}
+
+void Http2Stream::on_close(uint32_t error_code) {
+  (void)error_code;
+  closed_ = true;
+  // DATA the handler never read still counts against the connection window.
+  if (!in_.empty() && !conn_.dead())
+    nghttp2_session_consume_connection(conn_.session(), in_.size());
+  in_.clear();
+  notify();
+}
+
+asio::awaitable<void> Http2Stream::respond_error(int status) {
+  std::string body =
+      std::to_string(status) + " " + (status == 400 ? "Bad Request" : "Not Implemented") + "\n";
+  ResponseHead head;
+  head.status = status;
+  head.headers.add("content-type", "text/plain; charset=utf-8");
+  head.content_length = body.size();
+  if (co_await write_head(head)) co_return;
+  if (co_await write_body(body, false)) co_return;
+  co_await finish(nullptr);
+}
+
+asio::awaitable<void> Http2Stream::complete() {
+  if (!head_written_) {
+    // The routes ended without a response: answer rather than hang.
+    ResponseHead head;
+    head.status = 500;
+    head.content_length = 0;
+    co_await write_head(head);
+    co_await finish(nullptr);
+  } else if (!finished_) {
+    // A response that never ended must not look complete: reset it.
+    abort();
+  }
+  // The client may still be sending a body nobody will read: its bytes are
+  // dropped as they come and their window given back, so that the stream
+  // can end and the connection window is not held by it.
+  discard_input_ = true;
+  consume(in_.size());
+  in_.clear();
+}
+
+// HTTP/2 closes a connection with GOAWAY once the exchange completes; an
+// aborted exchange resets only its own stream (other streams are not its to
+// end), as Caddy and Go's server do.
+void Http2Stream::close_after() {
+  close_after_ = true;
+}
+
+// ------------------------------------------------------------ stream: tunnel
+
+asio::awaitable<std::error_code> Http2Stream::read_some(std::span<char> buffer, size_t& n) {
+  n = 0;
+  while (true) {
+    if (!in_.empty()) {
+      n = std::min(buffer.size(), in_.size());
+      std::memcpy(buffer.data(), in_.data(), n);
+      in_.erase(0, n);
+      consume(n);
+      co_return std::error_code{};
+    }
+    if (body_end_) co_return std::error_code{};  // the client ended its side
+    if (!usable()) co_return std::error_code(asio::error::connection_reset);
+    // A tunnel may be quiet for long; the upstream side's tunnel timeout
+    // bounds it.
+    Wake wake = co_await wait(std::nullopt);
+    if (wake == Wake::kCancelled) co_return std::error_code(asio::error::operation_aborted);
+  }
+}
+
+asio::awaitable<std::error_code> Http2Stream::write(std::span<const char> data) {
+  if (finished_) co_return std::error_code(asio::error::shut_down);
+  body_bytes_ += data.size();
+  co_return co_await queue_output(data);
+}
+
+asio::awaitable<void> Http2Stream::shutdown_send() {
+  co_await finish(nullptr);
+}
+
+// ------------------------------------------------------------ connection
+
+bool Http2Connection::init() {
+  nghttp2_session_callbacks* raw_callbacks = nullptr;
+  if (nghttp2_session_callbacks_new(&raw_callbacks) != 0) return false;
+  CallbacksPtr callbacks(raw_callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks.get(), on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks.get(), on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks.get(), on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks.get(), on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks.get(), on_stream_close);
+
+  nghttp2_option* raw_option = nullptr;
+  if (nghttp2_option_new(&raw_option) != 0) return false;
+  OptionPtr option(raw_option);
+  // Window updates follow what handlers read, not what arrived.
+  nghttp2_option_set_no_auto_window_update(option.get(), 1);
+  nghttp2_option_set_max_settings(option.get(), kHttp2MaxSettingsEntries);
+  nghttp2_option_set_max_outbound_ack(option.get(), kHttp2MaxOutboundAcks);
+  nghttp2_option_set_max_continuations(option.get(), kHttp2MaxContinuations);
+  nghttp2_option_set_stream_reset_rate_limit(option.get(), kHttp2ResetBurst, kHttp2ResetRate);
+  nghttp2_option_set_max_deflate_dynamic_table_size(option.get(), kHttp2HeaderTableSize);
+
+  nghttp2_session* raw_session = nullptr;
+  if (nghttp2_session_server_new2(&raw_session, callbacks.get(), this, option.get()) != 0)
+    return false;
+  session_.reset(raw_session);
+
+  const uint32_t max_header_list = static_cast<uint32_t>(
+      std::min<size_t>(settings().max_header_bytes, std::numeric_limits<uint32_t>::max()));
+  std::array<nghttp2_settings_entry, 5> entries{{
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kHttp2MaxConcurrentStreams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kHttp2StreamWindow)},
+      {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, kHttp2HeaderTableSize},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, max_header_list},
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},  // RFC 8441 WebSockets
+  }};
+  if (nghttp2_submit_settings(session(), NGHTTP2_FLAG_NONE, entries.data(), entries.size()) != 0)
+    return false;
+  nghttp2_session_set_local_window_size(session(), NGHTTP2_FLAG_NONE, 0, kHttp2ConnectionWindow);
+  return true;
+}
+
+asio::awaitable<void> Http2Connection::run() {
+  if (!init()) {
+    spdlog::error("connection {}: cannot create an http/2 session", info_.id);
+    co_return;
+  }
+  entry_.drain = [this] { go_away(); };
+  writer_running_ = true;
+  asio::co_spawn(executor(), write_loop(), [this](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("connection {}: http/2 writer: {}", info_.id, ex.what());
+      }
+    }
+    writer_running_ = false;
+    done_wake_.cancel();
+  });
+  if (env_.draining()) go_away();
+  co_await read_loop();
+  input_closed_ = true;
+  wake_writer();
+  wake_all_streams();
+  // Handlers refer to this connection: it outlives every one of them.
+  while (writer_running_ || handlers_ > 0) {
+    done_wake_.expires_after(std::chrono::seconds(1));
+    co_await done_wake_.async_wait(kNoThrow);
+  }
+  entry_.drain = nullptr;
+  streams_.clear();
+  entry_.clear_deadline();
+}
+
+void Http2Connection::go_away() {
+  if (goaway_sent_ || dead_) return;
+  goaway_sent_ = true;
+  // RFC 9113 §6.8: streams up to the last one we saw still complete.
+  nghttp2_submit_goaway(session(), NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session()), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  wake_writer();
+}
+
+void Http2Connection::arm_read_deadline() {
+  const auto& s = settings();
+  if (!seen_request_ || pending_heads_ > 0) {
+    // The preface and first request, and any header block once begun, must
+    // arrive within read_header (slowloris over HTTP/2).
+    if (head_deadline_ == Clock::time_point::max()) head_deadline_ = Clock::now() + s.read_header;
+    read_deadline_ = head_deadline_;
+    entry_.idle = false;
+  } else if (handlers_ == 0 && streams_.empty()) {
+    read_deadline_ = Clock::now() + s.idle;
+    entry_.idle = true;
+  } else {
+    // Streams are open: each one watches its own progress.
+    read_deadline_ = Clock::time_point::max();
+    entry_.idle = false;
+  }
+  update_deadline();
+}
+
+void Http2Connection::update_deadline() {
+  entry_.deadline = std::min(read_deadline_, write_deadline_);
+}
+
+asio::awaitable<void> Http2Connection::read_loop() {
+  while (!dead_) {
+    arm_read_deadline();
+    // Wait without a buffer: a connection whose streams all end while the
+    // reader waits then holds none (browsers keep idle HTTP/2 connections
+    // open for minutes).
+    if (co_await stream_.wait_readable() || entry_.timed_out || dead_) break;
+    in_.resize(kReadChunk);
+    size_t n = 0;
+    std::error_code ec = co_await stream_.read_some(in_, n);
+    if (ec || n == 0 || entry_.timed_out) break;
+    ssize_t rv =
+        nghttp2_session_mem_recv(session(), reinterpret_cast<const uint8_t*>(in_.data()), n);
+    if (rv < 0) {
+      // A connection error (RFC 9113 §5.4.1): GOAWAY, then close. Floods
+      // (settings, pings, resets, continuations) and oversized header blocks
+      // are told to calm down.
+      const bool flood = rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_CALLBACK_FAILURE ||
+                         rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+      spdlog::debug("connection {}: http/2 from {}: {}", info_.id, info_.remote_address.to_string(),
+                    nghttp2_strerror(static_cast<int>(rv)));
+      nghttp2_session_terminate_session(session(),
+                                        flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+      break;
+    }
+    wake_writer();
+    if (!nghttp2_session_want_read(session()) && !nghttp2_session_want_write(session())) break;
+    if (streams_.empty() && handlers_ == 0) std::vector<char>().swap(in_);
+  }
+  read_deadline_ = Clock::time_point::max();
+  update_deadline();
+}
+
+asio::awaitable<void> Http2Connection::write_loop() {
+  while (true) {
+    while (out_.size() < kHttp2OutputBuffer) {
+      const uint8_t* data = nullptr;
+      ssize_t n = nghttp2_session_mem_send(session(), &data);
+      if (n < 0) {
+        spdlog::debug("connection {}: http/2 send: {}", info_.id,
+                      nghttp2_strerror(static_cast<int>(n)));
+        dead_ = true;
+        break;
+      }
+      if (n == 0) break;
+      out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    }
+    if (!out_.empty()) {
+      write_deadline_ = Clock::now() + settings().write;
+      update_deadline();
+      std::error_code ec = co_await stream_.write(std::span<const char>(out_));
+      write_deadline_ = Clock::time_point::max();
+      update_deadline();
+      out_.clear();
+      if (ec || entry_.timed_out) break;
+      continue;
+    }
+    if (dead_) break;
+    const bool want_read = nghttp2_session_want_read(session()) != 0;
+    const bool want_write = nghttp2_session_want_write(session()) != 0;
+    if (!want_write && (input_closed_ || !want_read)) break;
+    // Nothing to send: a large output buffer is not kept while waiting.
+    if (out_.capacity() > kReadChunk) std::string().swap(out_);
+    writer_wake_.expires_at(Clock::time_point::max());
+    co_await writer_wake_.async_wait(kNoThrow);
+  }
+  dead_ = true;
+  wake_all_streams();
+  if (!input_closed_) {
+    // The session is over (GOAWAY sent, streams done): give the client a
+    // moment to read it, then stop the reader.
+    co_await stream_.shutdown();
+    read_deadline_ = Clock::now() + kCloseLinger;
+    update_deadline();
+  }
+}
+
+void Http2Connection::wake_all_streams() {
+  for (auto& [id, s] : streams_)
+    s->notify();
+}
+
+Http2Stream* Http2Connection::find(int32_t id) {
+  return static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session(), id));
+}
+
+void Http2Connection::start_handler(const std::shared_ptr<Http2Stream>& stream) {
+  ++handlers_;
+  asio::co_spawn(executor(), run_handler(stream), [this, id = stream->id()](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("connection {}: stream {}: unexpected error: {}", info_.id, id, ex.what());
+      }
+    }
+    --handlers_;
+    if (handlers_ == 0) {
+      done_wake_.cancel();
+      if (!dead_) arm_read_deadline();
+    }
+  });
+}
+
+asio::awaitable<void> Http2Connection::run_handler(std::shared_ptr<Http2Stream> stream) {
+  if (stream->reject_status() != 0) {
+    co_await stream->respond_error(stream->reject_status());
+  } else {
+    co_await env_.handler(*stream);
+  }
+  co_await stream->complete();
+}
+
+// ------------------------------------------------------------ nghttp2 callbacks
+
+int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame,
+                                      void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  const int32_t id = frame->hd.stream_id;
+  if (c.handlers_ >= kHttp2MaxHandlers) {
+    // Handlers of reset streams still run: refuse rather than pile them up.
+    // The stream gets no user data, so its frames are ignored.
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
+  auto stream = std::make_shared<Http2Stream>(c, id);
+  nghttp2_session_set_stream_user_data(session, id, stream.get());
+  c.streams_[id] = std::move(stream);
+  ++c.pending_heads_;
+  return 0;
+}
+
+int Http2Connection::on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                               size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
+                               void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  Http2Stream* stream = c.find(frame->hd.stream_id);
+  if (stream == nullptr) return 0;
+  const bool trailer = frame->headers.cat == NGHTTP2_HCAT_HEADERS;
+  return stream->on_header(view(name, namelen), view(value, valuelen), trailer);
+}
+
+int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (frame->hd.type == NGHTTP2_HEADERS) {
+    Http2Stream* stream = c.find(frame->hd.stream_id);
+    if (stream == nullptr) return 0;
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      c.head_done(*stream);
+      stream->on_request_complete(end_stream);
+      auto it = c.streams_.find(frame->hd.stream_id);
+      if (it != c.streams_.end()) c.start_handler(it->second);
+    } else if (end_stream) {
+      stream->on_end_stream();  // trailers
+    }
+  } else if (frame->hd.type == NGHTTP2_DATA && end_stream) {
+    if (Http2Stream* stream = c.find(frame->hd.stream_id)) stream->on_end_stream();
+  }
+  return 0;
+}
+
+int Http2Connection::on_data_chunk(nghttp2_session*, uint8_t, int32_t stream_id,
+                                   const uint8_t* data, size_t len, void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  if (Http2Stream* stream = c.find(stream_id)) {
+    stream->on_data(std::span<const char>(reinterpret_cast<const char*>(data), len));
+  } else {
+    nghttp2_session_consume_connection(c.session(), len);
+  }
+  return 0;
+}
+
+int Http2Connection::on_stream_close(nghttp2_session* session, int32_t stream_id,
+                                     uint32_t error_code, void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  auto it = c.streams_.find(stream_id);
+  if (it == c.streams_.end()) return 0;
+  c.head_done(*it->second);
+  it->second->on_close(error_code);
+  nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
+  c.streams_.erase(it);  // a running handler keeps its own reference
+  if (c.streams_.empty() && c.handlers_ == 0 && !c.dead_) c.arm_read_deadline();
+  return 0;
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_http2(Stream& stream, const ConnectionInfo& info,
+                                  const Http2Environment& env, ConnectionEntry& entry) {
+  Http2Connection connection(stream, info, env, entry);
+  co_await connection.run();
+}
+
+bool starts_like_http2_preface(std::span<const char> bytes) {
+  size_t n = std::min(bytes.size(), kHttp2Preface.size());
+  return n > 0 && std::string_view(bytes.data(), n) == kHttp2Preface.substr(0, n);
+}
+
+asio::awaitable<bool> peek_http2_preface(TcpStream& stream, ConnectionEntry& entry,
+                                         milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  entry.expires_after(timeout);
+  std::array<char, kHttp2Preface.size()> bytes{};
+  bool result = false;
+  while (true) {
+    if (co_await stream.wait_readable() || entry.timed_out) break;
+    std::error_code ec;
+    size_t n = stream.socket().receive(asio::buffer(bytes), asio::socket_base::message_peek, ec);
+    if (ec || n == 0) break;
+    std::span<const char> seen(bytes.data(), n);
+    if (!starts_like_http2_preface(seen)) break;
+    if (n == bytes.size()) {
+      result = true;
+      break;
+    }
+    // A proper prefix: wait for the rest of it.
+    if (Clock::now() >= deadline) break;
+    asio::steady_timer pause(stream.socket().get_executor(), kPrefacePoll);
+    co_await pause.async_wait(kNoThrow);
+  }
+  entry.clear_deadline();
+  co_return result;
+}
+
+}  // namespace usher::proxy
