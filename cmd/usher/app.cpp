@@ -15,6 +15,7 @@
 #include "acme/local_ca.h"
 #include "cmd/usher/certificates.h"
 #include "cmd/usher/cli.h"
+#include "cmd/usher/systemd_notify.h"
 #include "core/clock.h"
 #include "core/data_dir.h"
 #include "proxy/router.h"
@@ -171,6 +172,8 @@ class Instance {
       return kExitFailure;
     }
     hub_.start();
+    systemd::notify_ready();  // the listeners are open: `systemctl start` may return
+    watchdog_.start();
     spdlog::info("usher started: {} sites, {} workers", runtime_->config.sites.size(),
                  server_.worker_count());
     print_welcome(*runtime_, out);
@@ -201,6 +204,8 @@ class Instance {
       }
       auto grace = runtime_->config.global.grace_period.value_or(kDefaultGracePeriod);
       spdlog::info("shutting down: letting requests in flight finish (up to {} ms)", grace.count());
+      systemd::notify_stopping();
+      watchdog_.stop();
       server_.stop(grace);
       hub_.stop();
       control_.stop();
@@ -219,6 +224,7 @@ class Instance {
   /// SIGHUP: a new config replaces the running one only once it is
   /// completely valid and built; otherwise the old one keeps serving.
   void reload() {
+    systemd::ReloadNotice notice;  // RELOADING=1 now, READY=1 however the reload ends
     if (source_.path.empty()) {
       spdlog::warn("reload: this instance has no config file to read again");
       return;
@@ -260,6 +266,7 @@ class Instance {
   proxy::Server server_;
   asio::io_context control_;
   asio::steady_timer rotation_{control_};
+  systemd::Watchdog watchdog_{control_};  // WATCHDOG=1 when the unit sets WatchdogSec
 };
 
 }  // namespace
