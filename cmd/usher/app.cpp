@@ -12,10 +12,11 @@
 #include <iostream>
 #include <set>
 
+#include "cmd/usher/systemd_notify.h"  // Type=notify: readiness, reloads, watchdog
+
 #include "acme/local_ca.h"
 #include "cmd/usher/certificates.h"
 #include "cmd/usher/cli.h"
-#include "cmd/usher/systemd_notify.h"
 #include "core/clock.h"
 #include "core/data_dir.h"
 #include "proxy/router.h"
@@ -172,11 +173,11 @@ class Instance {
       return kExitFailure;
     }
     hub_.start();
-    systemd::notify_ready();  // the listeners are open: `systemctl start` may return
-    watchdog_.start();
     spdlog::info("usher started: {} sites, {} workers", runtime_->config.sites.size(),
                  server_.worker_count());
     print_welcome(*runtime_, out);
+    systemd::notify_ready();  // every listener is open: `systemctl start` may return
+    watchdog_.start();
     asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
     wait_for_signal(signals);
     schedule_ticket_rotation();
@@ -197,6 +198,10 @@ class Instance {
   void wait_for_signal(asio::signal_set& signals) {
     signals.async_wait([this, &signals](std::error_code ec, int signal) {
       if (ec) return;
+      if (signal != SIGHUP) {
+        systemd::notify_stopping();
+        watchdog_.stop();
+      }
       if (signal == SIGHUP) {
         reload();
         wait_for_signal(signals);
@@ -204,8 +209,6 @@ class Instance {
       }
       auto grace = runtime_->config.global.grace_period.value_or(kDefaultGracePeriod);
       spdlog::info("shutting down: letting requests in flight finish (up to {} ms)", grace.count());
-      systemd::notify_stopping();
-      watchdog_.stop();
       server_.stop(grace);
       hub_.stop();
       control_.stop();
@@ -265,8 +268,8 @@ class Instance {
   std::shared_ptr<proxy::TicketKeyRing> ticket_keys_;
   proxy::Server server_;
   asio::io_context control_;
-  asio::steady_timer rotation_{control_};
   systemd::Watchdog watchdog_{control_};  // WATCHDOG=1 when the unit sets WatchdogSec
+  asio::steady_timer rotation_{control_};
 };
 
 }  // namespace
