@@ -61,9 +61,12 @@ expect_file() {
 # as_unit CMD...: runs CMD the way systemd runs the unit's Exec lines: as
 # User=usher with only CAP_NET_BIND_SERVICE (ambient, bounding set), the
 # unit's environment, StateDirectory's $STATE_DIRECTORY, UMask=0077.
+# It execs, so that a background `as_unit ... &` leaves $! the server's own
+# PID: call it only in a subshell (`&` or `$(...)`).
 as_unit() {
-  (umask 0077 && exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    STATE_DIRECTORY=/var/lib/usher "${unit_env[@]}" "$@")
+  umask 0077
+  exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+    STATE_DIRECTORY=/var/lib/usher "${unit_env[@]}" "$@"
 }
 setpriv_unit=(setpriv --reuid usher --regid usher --init-groups
   --inh-caps=-all,+net_bind_service --ambient-caps=+net_bind_service
@@ -204,6 +207,11 @@ with open(sys.argv[2], "a", buffering=1) as log:
 STARTED_PIDS+=($!)
 for _ in $(seq 1 100); do [ -S "$notify_dir/notify" ] && break; sleep 0.05; done
 
+# notify_summary: the datagrams received so far, counted (for failures).
+notify_summary() {
+  sort "$notify_log" | uniq -c | tr '\n' ';'
+}
+
 # wait_notify PATTERN COUNT: waits (10 s at most) until COUNT datagrams
 # matching PATTERN have arrived.
 wait_notify() {
@@ -225,7 +233,7 @@ STARTED_PIDS+=("$usher_pid")
 if wait_notify '^READY=1' 1; then
   pass "usher sends READY=1 once it listens"
 else
-  fail "usher sends READY=1 once it listens" "notify: $(cat "$notify_log")" "log: $(cat "$usher_log")"
+  fail "usher sends READY=1 once it listens" "notify: $(notify_summary)" "log: $(cat "$usher_log")"
   finish
   exit 1
 fi
@@ -239,7 +247,7 @@ expect_eq "its only capability is CAP_NET_BIND_SERVICE" "$caps" 0000000000000400
 if wait_notify '^WATCHDOG=1' 2; then
   pass "usher pings the watchdog"
 else
-  fail "usher pings the watchdog" "notify: $(cat "$notify_log")"
+  fail "usher pings the watchdog" "notify: $(notify_summary)"
 fi
 
 root_crt=/var/lib/usher/pki/authorities/local/root.crt
@@ -280,7 +288,7 @@ fi
 if grep -q '^RELOADING=1 MONOTONIC_USEC=[0-9]' "$notify_log"; then
   pass "usher sends RELOADING=1 during a reload"
 else
-  fail "usher sends RELOADING=1 during a reload" "notify: $(cat "$notify_log")"
+  fail "usher sends RELOADING=1 during a reload" "notify: $(notify_summary)"
 fi
 
 kill -TERM "$usher_pid"
@@ -291,7 +299,7 @@ else
   wait "$usher_pid"
   expect_eq "usher stops on SIGTERM with exit 0" "$?" 0
 fi
-expect_contains "usher sends STOPPING=1" "$(cat "$notify_log")" "STOPPING=1"
+expect_contains "usher sends STOPPING=1" "$(notify_summary)" "STOPPING=1"
 rm -rf /run/usher  # RuntimeDirectory= goes when the service stops
 
 # ---- remove keeps the config and the certificates; purge removes everything
