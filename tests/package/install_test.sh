@@ -90,6 +90,12 @@ fi
 mapfile -t package_files < <(dpkg -L usher)
 
 expect_file "the binary is /usr/bin/usher" /usr/bin/usher 755 root:root
+# dpkg-buildflags' hardening=+all: PIE, full RELRO (relro + bindnow),
+# fortified libc calls.
+elf=$(readelf -dlW --dyn-syms /usr/bin/usher 2>&1)
+expect_contains "the binary is PIE" "$elf" "Flags: NOW PIE"
+expect_contains "the binary has full RELRO" "$elf" "GNU_RELRO"
+expect_contains "the binary uses fortified libc calls" "$elf" "_chk@"
 run_usher version
 expect_eq "usher version names the package version" "$OUT" "usher $version"
 expect_file "the unit is installed" /lib/systemd/system/usher.service 644 root:root
