@@ -17,8 +17,9 @@ USHER_TEST_PACKAGES=(
 
 # Packages to build and check the Debian package (scripts/package): debhelper
 # 13 with dh_installsysusers, lintian; systemd for systemd-analyze and
-# systemd-sysusers / systemd-tmpfiles in the install test (not as PID 1).
-USHER_PACKAGE_PACKAGES=(debhelper dpkg-dev lintian systemd bash-completion)
+# systemd-sysusers / systemd-tmpfiles in the install test (not as PID 1);
+# man-db: systemd-analyze verify checks the unit's Documentation=man:usher(1).
+USHER_PACKAGE_PACKAGES=(debhelper dpkg-dev lintian systemd bash-completion man-db)
 
 # The arm64 cross build (scripts/package-arm64, scripts/test-arm64): the cross
 # compilers, qemu to run the tests, and the :arm64 libraries through
