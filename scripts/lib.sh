@@ -15,6 +15,23 @@ USHER_TEST_PACKAGES=(
   curl openssl strace python3 python3-h2 pebble nghttp2-client
 )
 
+# Packages to build and check the Debian package (scripts/package): debhelper
+# 13 with dh_installsysusers, lintian; systemd for systemd-analyze and
+# systemd-sysusers / systemd-tmpfiles in the install test (not as PID 1);
+# man-db: systemd-analyze verify checks the unit's Documentation=man:usher(1).
+USHER_PACKAGE_PACKAGES=(debhelper dpkg-dev lintian systemd bash-completion man-db)
+
+# The arm64 cross build (scripts/package-arm64, scripts/test-arm64): the cross
+# compilers, qemu to run the tests, and the :arm64 libraries through
+# multiarch. yaml-cpp's -dev package is not Multi-Arch, so the arm64 build
+# takes the runtime library and the native headers
+# (cmake/toolchain-aarch64.cmake).
+USHER_ARM64_PACKAGES=(
+  crossbuild-essential-arm64 qemu-user-static libasio-dev libyaml-cpp-dev
+  libssl-dev:arm64 libcurl4-openssl-dev:arm64 libnghttp2-dev:arm64 libcpp-httplib-dev:arm64
+  libspdlog-dev:arm64 libfmt-dev:arm64 libyaml-cpp0.7:arm64 libgtest-dev:arm64 libgmock-dev:arm64
+)
+
 # ensure_packages PKG...: installs the packages that are not installed yet,
 # with sudo when not running as root. Runs apt-get update once, only when
 # something is missing (a fresh machine may have no package lists).

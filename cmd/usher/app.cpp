@@ -14,6 +14,8 @@
 #include <iostream>
 #include <set>
 
+#include "cmd/usher/systemd_notify.h"  // Type=notify: readiness, reloads, watchdog
+
 #include "acme/local_ca.h"
 #include "cmd/usher/admin_address.h"
 #include "cmd/usher/admin_server.h"
@@ -237,6 +239,8 @@ class Instance final : public AdminActions {
                  server_.worker_count(), admin ? "on " + admin->str() : "off");
     // systemd: notify_ready() belongs here, once every listener is open.
     print_welcome(*runtime_, out);
+    systemd::notify_ready();  // every listener is open: `systemctl start` may return
+    watchdog_.start();
     asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
     wait_for_signal(signals);
     schedule_ticket_rotation();
@@ -257,6 +261,10 @@ class Instance final : public AdminActions {
   void wait_for_signal(asio::signal_set& signals) {
     signals.async_wait([this, &signals](std::error_code ec, int signal) {
       if (ec) return;
+      if (signal != SIGHUP) {
+        systemd::notify_stopping();
+        watchdog_.stop();
+      }
       if (signal == SIGHUP) {
         reload();
         wait_for_signal(signals);
@@ -294,6 +302,7 @@ class Instance final : public AdminActions {
   /// SIGHUP: reads the config file again (not what POST /load sent last:
   /// the file on disk is the source of truth, as in Caddy).
   void reload() {
+    systemd::ReloadNotice notice;  // RELOADING=1 now, READY=1 however the reload ends
     if (source_.path.empty()) {
       spdlog::warn("reload: this instance has no config file to read again");
       return;
@@ -421,6 +430,7 @@ class Instance final : public AdminActions {
   std::shared_ptr<proxy::TicketKeyRing> ticket_keys_;
   proxy::Server server_;
   asio::io_context control_;
+  systemd::Watchdog watchdog_{control_};  // WATCHDOG=1 when the unit sets WatchdogSec
   asio::steady_timer rotation_{control_};
   // Last: destroyed (stopped) first, while everything its actions use lives.
   std::unique_ptr<AdminServer> admin_;
