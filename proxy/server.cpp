@@ -158,6 +158,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, bool tls, WorkerConte
     auto local = socket.local_endpoint(ec);
     info.remote_address = unmapped(remote.address());
     info.remote_port = remote.port();
+    info.remote_ip = info.remote_address.to_string();
     info.local_address = unmapped(local.address());
     info.local_port = local.port();
     if (tls) {

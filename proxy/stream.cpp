@@ -154,7 +154,9 @@ asio::awaitable<std::error_code> TlsStream::write(std::span<const asio::const_bu
 }
 
 asio::awaitable<std::error_code> TlsStream::wait_readable() {
-  if (SSL_pending(ssl_.get()) > 0) co_return std::error_code{};
+  // SSL_has_pending, not SSL_pending: with read-ahead, whole records may
+  // wait in OpenSSL's buffer that nothing on the socket would announce.
+  if (SSL_has_pending(ssl_.get()) == 1) co_return std::error_code{};
   auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow);
   co_return ec;
 }
