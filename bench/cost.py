@@ -35,8 +35,9 @@ import targets  # noqa: E402
 WARMUP_REQUESTS = 200
 # Seconds allowed for one response (valgrind makes usher ~50x slower).
 RESPONSE_TIMEOUT = 30
-# Seconds the RSS of an idle process is left to settle before it is read.
-SETTLE_SECONDS = 1.0
+# Seconds the RSS of an idle process is left to settle before it is read:
+# more than two of usher's once-a-second sweeps, which trim idle connections.
+SETTLE_SECONDS = 2.5
 
 
 class KeepAliveClient:

@@ -98,7 +98,16 @@ class Http1Connection final : public Exchange,
         info_(info),
         worker_(worker),
         entry_(entry),
-        parser_(Limits{.max_head_bytes = worker.settings().max_header_bytes}) {}
+        parser_(Limits{.max_head_bytes = worker.settings().max_header_bytes}) {
+    entry_.trim = [](void* self) { static_cast<Http1Connection*>(self)->release_idle_memory(); };
+    entry_.trim_owner = this;
+  }
+  ~Http1Connection() override {
+    entry_.trim = nullptr;
+    entry_.trim_owner = nullptr;
+  }
+  Http1Connection(const Http1Connection&) = delete;
+  Http1Connection& operator=(const Http1Connection&) = delete;
 
   asio::awaitable<void> run();
 
@@ -139,6 +148,7 @@ class Http1Connection final : public Exchange,
   asio::awaitable<std::error_code> fill(size_t min, size_t max_total,
                                         std::chrono::milliseconds timeout);
   void start_request();
+  void release_idle_memory();
   asio::awaitable<void> reject(const std::error_code& error, int status);
   asio::awaitable<std::error_code> send(std::span<const asio::const_buffer> buffers);
   asio::awaitable<bool> finish_exchange();
@@ -234,6 +244,7 @@ asio::awaitable<Http1Connection::HeadOutcome> Http1Connection::read_head() {
     // Idle between requests: hold no buffer while waiting for the next one.
     in_.release_if_empty();
     entry_.idle = true;
+    entry_.trimmed = false;
     entry_.expires_after(settings.idle);
     std::error_code ec = co_await stream_.wait_readable();
     entry_.idle = false;
@@ -258,6 +269,18 @@ asio::awaitable<Http1Connection::HeadOutcome> Http1Connection::read_head() {
     }
     if (ec) co_return HeadOutcome::kClosed;  // closed, reset or timed out mid-head
   }
+}
+
+/// Frees the previous request's strings, the response head buffer and the
+/// stream's write buffer of a connection waiting idle; the registry's sweep
+/// calls it, so 10,000 idle keep-alive connections hold none of them while
+/// a busy connection keeps reusing them.
+void Http1Connection::release_idle_memory() {
+  request_ = HttpRequest{};
+  trailers_ = Headers{};
+  std::string().swap(out_);
+  parser_ = Http1RequestParser(Limits{.max_head_bytes = worker_.settings().max_header_bytes});
+  stream_.trim();
 }
 
 /// Copies the parsed head into the exchange's request, reusing its capacity.

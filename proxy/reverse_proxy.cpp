@@ -447,6 +447,8 @@ void ReverseProxy::build_response_head(const RequestContext& ctx, const Response
   head.status = view.status;
   head.reason.assign(view.reason);
   Headers from_upstream;
+  from_upstream.fields().reserve(view.headers.size());  // one allocation, not log2(n)
+  head.headers.fields().reserve(view.headers.size() + 2);
   for (const HeaderField& f : view.headers)
     from_upstream.add(f.name, f.value);
   const ConnectionOptions options(from_upstream);

@@ -89,7 +89,9 @@ struct Server::Listener {
 
 namespace {
 
-asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo info, WorkerContext& worker) {
+// `info` lives in serve_connection's frame, which outlives these: taken by
+// reference so that an idle connection does not hold a second copy.
+asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo& info, WorkerContext& worker) {
   TcpStream stream(std::move(socket));
   ConnectionEntry entry;
   entry.stream = &stream;
@@ -100,7 +102,7 @@ asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo info, Worke
   stream.close();
 }
 
-asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo info, WorkerContext& worker,
+asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo& info, WorkerContext& worker,
                                 std::shared_ptr<const TlsServerContext> tls) {
   // `tls` stays alive until the connection ends: the handshake's SNI
   // callback and the session refer to it even after a newer one is published.

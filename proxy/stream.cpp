@@ -7,6 +7,8 @@
 #include <asio/write.hpp>
 
 #include <cerrno>
+#include <utility>
+#include <vector>
 
 namespace usher::proxy {
 
@@ -21,7 +23,21 @@ constexpr size_t kTlsCoalesceLimit = 16 * 1024;
 
 // ---------------------------------------------------------------- TcpStream
 
+TcpStream::TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
+  // Non-blocking for the synchronous first tries in read_some() and write();
+  // a socket opened later (upstream dials) gets it at its first write.
+  std::error_code ignored;
+  if (socket_.is_open()) socket_.non_blocking(true, ignored);
+}
+
 asio::awaitable<std::error_code> TcpStream::read_some(std::span<char> buffer, size_t& n) {
+  if (std::exchange(readable_, false) && socket_.non_blocking()) {
+    // wait_readable() just said bytes are there: read them now rather than
+    // through a posted completion (one epoll_wait less per request).
+    std::error_code ec;
+    n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+  }
   auto [ec, count] =
       co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()), kNoThrow);
   n = count;
@@ -29,13 +45,31 @@ asio::awaitable<std::error_code> TcpStream::read_some(std::span<char> buffer, si
 }
 
 asio::awaitable<std::error_code> TcpStream::write(std::span<const asio::const_buffer> buffers) {
-  auto [ec, count] = co_await asio::async_write(socket_, buffers, kNoThrow);
+  // Nearly every write fits in the socket buffer: one non-blocking sendmsg
+  // first saves the trip through the event loop (a posted completion and an
+  // extra epoll_wait per write). Only what did not fit waits for the socket.
+  std::error_code ec;
+  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+  size_t sent = ec ? 0 : socket_.write_some(buffers, ec);
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+  if (sent == asio::buffer_size(buffers)) co_return std::error_code{};
+  std::vector<asio::const_buffer> rest;
+  for (const asio::const_buffer& buffer : buffers) {
+    if (sent >= buffer.size()) {
+      sent -= buffer.size();
+      continue;
+    }
+    rest.push_back(buffer + sent);
+    sent = 0;
+  }
+  auto [write_ec, count] = co_await asio::async_write(socket_, rest, kNoThrow);
   (void)count;
-  co_return ec;
+  co_return write_ec;
 }
 
 asio::awaitable<std::error_code> TcpStream::wait_readable() {
   auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow);
+  readable_ = !ec;
   co_return ec;
 }
 
@@ -170,6 +204,11 @@ asio::awaitable<void> TlsStream::shutdown() {
   std::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   co_return;
+}
+
+void TlsStream::trim() {
+  std::string().swap(pending_);
+  SSL_free_buffers(ssl_.get());  // does nothing while a record is half read or written
 }
 
 void TlsStream::close() {
