@@ -390,12 +390,6 @@ bool is_token(std::string_view text) {
   return !text.empty() && all_of_class(text, kTokenChars);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return to_lower(x) == to_lower(y);
-         });
-}
-
 std::error_code parse_field_line(std::string_view line, HeaderField& field) {
   if (line.empty() || is_whitespace(line.front())) return http_errc::kObsFold;
   // Lines end only at CRLF; a lone CR would end the line for some peers.
