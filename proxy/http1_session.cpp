@@ -192,6 +192,18 @@ class Http1Connection final : public Exchange,
 
 asio::awaitable<void> Http1Connection::run() {
   while (true) {
+    if (in_.empty()) {
+      // Idle between requests: hold no buffer while waiting for the next
+      // one. The wait is here rather than in read_head() so that an idle
+      // connection holds one coroutine frame less.
+      in_.release_if_empty();
+      entry_.idle = true;
+      entry_.trimmed = false;
+      entry_.expires_after(worker_.settings().idle);
+      std::error_code ec = co_await stream_.wait_readable();
+      entry_.idle = false;
+      if (ec || entry_.timed_out || worker_.draining()) break;
+    }
     HeadOutcome outcome = co_await read_head();
     if (outcome != HeadOutcome::kRequest) break;
     start_request();
@@ -240,16 +252,6 @@ asio::awaitable<std::error_code> Http1Connection::fill(size_t min, size_t max_to
 asio::awaitable<Http1Connection::HeadOutcome> Http1Connection::read_head() {
   const auto& settings = worker_.settings();
   parser_.reset();
-  if (in_.empty()) {
-    // Idle between requests: hold no buffer while waiting for the next one.
-    in_.release_if_empty();
-    entry_.idle = true;
-    entry_.trimmed = false;
-    entry_.expires_after(settings.idle);
-    std::error_code ec = co_await stream_.wait_readable();
-    entry_.idle = false;
-    if (ec || entry_.timed_out || worker_.draining()) co_return HeadOutcome::kClosed;
-  }
   // From the first byte on, the whole head must arrive within read_header.
   auto head_deadline = ConnectionEntry::Clock::now() + settings.read_header;
   while (true) {
