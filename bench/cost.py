@@ -224,7 +224,7 @@ def main():
                 for tls in (True, False):
                     per, calls = syscalls(bench, tls, args.requests, args.path)
                     top = ", ".join(f"{k} {v:.2f}" for k, v in
-                                    sorted(calls.items(), key=lambda kv: -kv[1])[:6])
+                                    sorted(calls.items(), key=lambda kv: -kv[1])[:10])
                     print(f"syscalls per request, {'https' if tls else 'http'}: {per:.2f} "
                           f"({top})", flush=True)
             if "rss" in only:

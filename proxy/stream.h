@@ -64,7 +64,7 @@ class TcpStream final : public Stream {
 
  private:
   asio::ip::tcp::socket socket_;
-  bool readable_ = false;  // wait_readable() succeeded and nothing was read since
+  bool readable_ = false;  // bytes are likely waiting: worth a read without waiting first
 };
 
 /// TLS driven directly on the non-blocking socket (SSL_set_fd), waiting for
