@@ -36,6 +36,9 @@ size_t ConnectionRegistry::sweep(ConnectionEntry::Clock::time_point now) {
       e->timed_out = true;
       e->stream->close();
       ++closed;
+    } else if (e->idle && !e->trimmed && e->trim != nullptr) {
+      e->trimmed = true;
+      e->trim(e->trim_owner);
     }
   }
   return closed;

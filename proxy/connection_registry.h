@@ -25,6 +25,14 @@ struct ConnectionEntry {
   // lets open streams finish): close_idle() calls it instead of closing.
   std::function<void()> drain;
 
+  // Gives back what an idle connection can rebuild for its next request
+  // (buffers kept warm between requests). The sweep calls it once per idle
+  // period, so a busy connection keeps its buffers and one that sits idle
+  // costs little. Null when the protocol has nothing to give back.
+  void (*trim)(void* owner) = nullptr;
+  void* trim_owner = nullptr;
+  bool trimmed = false;  // trim ran during the current idle period
+
   /// Arms the deadline for the next wait.
   void expires_after(Clock::duration d) { deadline = Clock::now() + d; }
   void clear_deadline() { deadline = Clock::time_point::max(); }
@@ -44,7 +52,8 @@ class ConnectionRegistry {
   void add(ConnectionEntry& entry);
   void remove(ConnectionEntry& entry);
 
-  /// Closes connections whose deadline is before `now`; returns how many.
+  /// Closes connections whose deadline is before `now` and trims idle
+  /// ones; returns how many were closed.
   size_t sweep(ConnectionEntry::Clock::time_point now);
   /// Closes every idle connection (graceful shutdown); returns how many.
   size_t close_idle();

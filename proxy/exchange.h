@@ -67,6 +67,9 @@ struct ConnectionInfo {
   std::string tls_server_name;  // SNI; empty without TLS or SNI
   std::string alpn;             // "h2", "http/1.1"; empty when none was negotiated
   uint64_t id = 0;              // connection number, for logs
+  // remote_address as text, formatted once per connection rather than for
+  // every request (X-Forwarded-For, client_ip); empty when not filled in.
+  std::string remote_ip;
 };
 
 /// The request as the router and handlers see it. Owned strings: handlers

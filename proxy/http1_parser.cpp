@@ -8,8 +8,6 @@
 namespace usher::proxy {
 namespace {
 
-constexpr std::string_view kWhitespace = " \t";
-
 /// The largest Content-Length accepted: it must fit the signed 64-bit offsets
 /// that sockets and files use, so that no later arithmetic overflows.
 constexpr std::uint64_t kMaxContentLength =
@@ -27,10 +25,15 @@ char to_lower(char c) {
 }
 
 std::string_view trim(std::string_view text) {
-  const std::size_t first = text.find_first_not_of(kWhitespace);
-  if (first == std::string_view::npos) return {};
-  const std::size_t last = text.find_last_not_of(kWhitespace);
-  return text.substr(first, last - first + 1);
+  // Plain loops: find_first_not_of() with a set was a visible share of the
+  // cost of every header field.
+  std::size_t first = 0;
+  std::size_t end = text.size();
+  while (first < end && is_whitespace(text[first]))
+    ++first;
+  while (end > first && is_whitespace(text[end - 1]))
+    --end;
+  return text.substr(first, end - first);
 }
 
 /// Calls `element(text)` for each trimmed, non-empty element of a
@@ -388,12 +391,6 @@ std::error_code decide(const FieldState& state, RequestHead& head) {
 
 bool is_token(std::string_view text) {
   return !text.empty() && all_of_class(text, kTokenChars);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return to_lower(x) == to_lower(y);
-         });
 }
 
 std::error_code parse_field_line(std::string_view line, HeaderField& field) {

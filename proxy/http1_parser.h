@@ -88,7 +88,18 @@ inline bool in_class(const CharTable& table, char c) {
 bool is_token(std::string_view text);
 
 /// ASCII case-insensitive equality, as header names and codings compare.
-bool iequals(std::string_view a, std::string_view b);
+/// Inline: it runs for every header against every name of interest, and
+/// most calls end at the length check.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const unsigned x = static_cast<unsigned char>(a[i]);
+    const unsigned y = static_cast<unsigned char>(b[i]);
+    // Equal, or the same ASCII letter in the other case (they differ only in 0x20).
+    if (x != y && ((x | 0x20u) != (y | 0x20u) || (x | 0x20u) - 'a' > 'z' - 'a')) return false;
+  }
+  return true;
+}
 
 // ---- The parsed request head ----------------------------------------------
 

@@ -108,6 +108,7 @@ bool is_idempotent(std::string_view method) {
 
 /// The textual address of the direct peer, IPv4-mapped addresses unmapped.
 std::string peer_ip(const ConnectionInfo& conn) {
+  if (!conn.remote_ip.empty()) return conn.remote_ip;  // formatted once per connection
   asio::ip::address address = conn.remote_address;
   if (address.is_v6() && address.to_v6().is_v4_mapped())
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
@@ -562,6 +563,8 @@ void ReverseProxy::build_response_head(const RequestContext& ctx, const Response
   head.status = view.status;
   head.reason.assign(view.reason);
   Headers from_upstream;
+  from_upstream.fields().reserve(view.headers.size());  // one allocation, not log2(n)
+  head.headers.fields().reserve(view.headers.size() + 2);
   for (const HeaderField& f : view.headers)
     from_upstream.add(f.name, f.value);
   const ConnectionOptions options(from_upstream);

@@ -245,6 +245,7 @@ std::string client_ip(Exchange& exchange, const PortSites& port) {
       if (core::IpAddress::parse(first)) return std::string(first);
     }
   }
+  if (!conn.remote_ip.empty()) return conn.remote_ip;  // formatted once per connection
   append_address(conn.remote_address, out);
   return out;
 }

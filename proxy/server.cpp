@@ -90,7 +90,9 @@ struct Server::Listener {
 
 namespace {
 
-asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo info, WorkerContext& worker) {
+// `info` lives in serve_connection's frame, which outlives these: taken by
+// reference so that an idle connection does not hold a second copy.
+asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo& info, WorkerContext& worker) {
   TcpStream stream(std::move(socket));
   ConnectionEntry entry;
   entry.stream = &stream;
@@ -110,7 +112,7 @@ asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo info, Worke
   stream.close();
 }
 
-asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo info, WorkerContext& worker,
+asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo& info, WorkerContext& worker,
                                 std::shared_ptr<const TlsServerContext> tls) {
   // `tls` stays alive until the connection ends: the handshake's SNI
   // callback and the session refer to it even after a newer one is published.
@@ -174,6 +176,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, bool tls, WorkerConte
     auto local = socket.local_endpoint(ec);
     info.remote_address = unmapped(remote.address());
     info.remote_port = remote.port();
+    info.remote_ip = info.remote_address.to_string();
     info.local_address = unmapped(local.address());
     info.local_port = local.port();
     if (tls) {

@@ -7,6 +7,8 @@
 #include <asio/write.hpp>
 
 #include <cerrno>
+#include <utility>
+#include <vector>
 
 namespace usher::proxy {
 
@@ -17,25 +19,71 @@ namespace {
 // the wire); larger buffers are handed to SSL_write as they are.
 constexpr size_t kTlsCoalesceLimit = 16 * 1024;
 
+// SSL_get_error() needs an empty error queue before each TLS operation.
+// Looking first is cheaper than ERR_clear_error() on a queue that is almost
+// always empty (it resets all of its slots).
+void clear_error_queue() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- TcpStream
 
+TcpStream::TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
+  // Non-blocking for the synchronous first tries in read_some() and write();
+  // a socket opened later (upstream dials) gets it at its first write.
+  std::error_code ignored;
+  if (socket_.is_open()) socket_.non_blocking(true, ignored);
+}
+
 asio::awaitable<std::error_code> TcpStream::read_some(std::span<char> buffer, size_t& n) {
+  if (std::exchange(readable_, false) && socket_.non_blocking()) {
+    // Bytes are very likely there: wait_readable() just said so, or the last
+    // read filled its whole buffer. Read them now rather than through a
+    // posted completion, which costs an epoll_wait and a trip through the
+    // event loop (once per request, or per 16 KiB of a relayed body).
+    std::error_code ec;
+    n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+      readable_ = !ec && n == buffer.size();
+      co_return ec;
+    }
+  }
   auto [ec, count] =
       co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()), kNoThrow);
   n = count;
+  readable_ = !ec && n == buffer.size();
   co_return ec;
 }
 
 asio::awaitable<std::error_code> TcpStream::write(std::span<const asio::const_buffer> buffers) {
-  auto [ec, count] = co_await asio::async_write(socket_, buffers, kNoThrow);
+  // Nearly every write fits in the socket buffer: one non-blocking sendmsg
+  // first saves the trip through the event loop (a posted completion and an
+  // extra epoll_wait per write). Only what did not fit waits for the socket.
+  readable_ = false;  // an answer to what is written now is not there yet
+  std::error_code ec;
+  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+  size_t sent = ec ? 0 : socket_.write_some(buffers, ec);
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+  if (sent == asio::buffer_size(buffers)) co_return std::error_code{};
+  std::vector<asio::const_buffer> rest;
+  for (const asio::const_buffer& buffer : buffers) {
+    if (sent >= buffer.size()) {
+      sent -= buffer.size();
+      continue;
+    }
+    rest.push_back(buffer + sent);
+    sent = 0;
+  }
+  auto [write_ec, count] = co_await asio::async_write(socket_, rest, kNoThrow);
   (void)count;
-  co_return ec;
+  co_return write_ec;
 }
 
 asio::awaitable<std::error_code> TcpStream::wait_readable() {
   auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow);
+  readable_ = !ec;
   co_return ec;
 }
 
@@ -84,7 +132,7 @@ asio::awaitable<std::error_code> TlsStream::wait_for(int ssl_result, bool& retry
 
 asio::awaitable<std::error_code> TlsStream::handshake() {
   for (;;) {
-    ERR_clear_error();
+    clear_error_queue();
     int result = SSL_do_handshake(ssl_.get());
     if (result == 1) co_return std::error_code{};
     bool retry = false;
@@ -101,7 +149,7 @@ asio::awaitable<std::error_code> TlsStream::client_handshake() {
 asio::awaitable<std::error_code> TlsStream::read_some(std::span<char> buffer, size_t& n) {
   n = 0;
   for (;;) {
-    ERR_clear_error();
+    clear_error_queue();
     int result = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
     if (result == 1) co_return std::error_code{};
     bool retry = false;
@@ -115,7 +163,7 @@ asio::awaitable<std::error_code> TlsStream::write(std::span<const asio::const_bu
   auto write_all = [this](std::span<const char> data) -> asio::awaitable<std::error_code> {
     while (!data.empty()) {
       size_t written = 0;
-      ERR_clear_error();
+      clear_error_queue();
       int result = SSL_write_ex(ssl_.get(), data.data(), data.size(), &written);
       if (result == 1) {
         data = data.subspan(written);
@@ -127,21 +175,32 @@ asio::awaitable<std::error_code> TlsStream::write(std::span<const asio::const_bu
     }
     co_return std::error_code{};
   };
+  // Small buffers are copied together so that they leave in one record; a
+  // buffer with nothing left to join (the last one, or a large one) is
+  // written from where it is, so relayed body chunks are never copied.
   pending_.clear();
-  for (const auto& buffer : buffers) {
-    std::span<const char> data(static_cast<const char*>(buffer.data()), buffer.size());
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    std::span<const char> data(static_cast<const char*>(buffers[i].data()), buffers[i].size());
+    const bool last = i + 1 == buffers.size();
+    if (pending_.empty() && (last || data.size() > kTlsCoalesceLimit)) {
+      if (auto ec = co_await write_all(data)) co_return ec;
+      continue;
+    }
     if (pending_.size() + data.size() <= kTlsCoalesceLimit) {
       pending_.append(data.data(), data.size());
       continue;
     }
-    if (!pending_.empty()) {
-      if (auto ec = co_await write_all(pending_)) co_return ec;
-      pending_.clear();
-    }
-    if (data.size() <= kTlsCoalesceLimit) {
+    // Top the pending bytes up to one full record (a response head and the
+    // start of its body), send it, then go on with the rest of this buffer.
+    const size_t room = kTlsCoalesceLimit - pending_.size();
+    pending_.append(data.data(), room);
+    if (auto ec = co_await write_all(pending_)) co_return ec;
+    pending_.clear();
+    data = data.subspan(room);
+    if (last || data.size() > kTlsCoalesceLimit) {
+      if (auto ec = co_await write_all(data)) co_return ec;
+    } else {
       pending_.assign(data.data(), data.size());
-    } else if (auto ec = co_await write_all(data)) {
-      co_return ec;
     }
   }
   if (!pending_.empty()) {
@@ -154,7 +213,9 @@ asio::awaitable<std::error_code> TlsStream::write(std::span<const asio::const_bu
 }
 
 asio::awaitable<std::error_code> TlsStream::wait_readable() {
-  if (SSL_pending(ssl_.get()) > 0) co_return std::error_code{};
+  // SSL_has_pending, not SSL_pending: with read-ahead, whole records may
+  // wait in OpenSSL's buffer that nothing on the socket would announce.
+  if (SSL_has_pending(ssl_.get()) == 1) co_return std::error_code{};
   auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow);
   co_return ec;
 }
@@ -168,6 +229,11 @@ asio::awaitable<void> TlsStream::shutdown() {
   std::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   co_return;
+}
+
+void TlsStream::trim() {
+  std::string().swap(pending_);
+  SSL_free_buffers(ssl_.get());  // does nothing while a record is half read or written
 }
 
 void TlsStream::close() {

@@ -41,6 +41,9 @@ class Stream {
 
   virtual asio::ip::tcp::socket& socket() = 0;
 
+  /// Frees buffers kept between writes; called on idle connections.
+  virtual void trim() {}
+
   asio::awaitable<std::error_code> write(std::span<const char> data) {
     asio::const_buffer buffer(data.data(), data.size());
     co_return co_await write(std::span<const asio::const_buffer>(&buffer, 1));
@@ -50,7 +53,7 @@ class Stream {
 /// Plain TCP.
 class TcpStream final : public Stream {
  public:
-  explicit TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit TcpStream(asio::ip::tcp::socket socket);
 
   asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) override;
   asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) override;
@@ -61,6 +64,7 @@ class TcpStream final : public Stream {
 
  private:
   asio::ip::tcp::socket socket_;
+  bool readable_ = false;  // bytes are likely waiting: worth a read without waiting first
 };
 
 /// TLS driven directly on the non-blocking socket (SSL_set_fd), waiting for
@@ -84,6 +88,8 @@ class TlsStream final : public Stream {
   asio::awaitable<void> shutdown() override;
   void close() override;
   asio::ip::tcp::socket& socket() override { return socket_; }
+
+  void trim() override;
 
   SSL* ssl() const { return ssl_.get(); }
   /// "TLSv1.3", the negotiated ALPN protocol and the SNI name, for logs and

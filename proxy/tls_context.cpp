@@ -258,6 +258,10 @@ void configure_policy(SSL_CTX* context, ContextState* state) {
   // Idle keep-alive connections hold no read/write buffers; the chain is
   // sent as configured instead of being rebuilt from a store per handshake.
   SSL_CTX_set_mode(context, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
+  // Read whatever the socket holds in one read() instead of a 5-byte record
+  // header and then its body: one syscall less per request. The buffer is
+  // still released whenever it is empty.
+  SSL_CTX_set_read_ahead(context, 1);
   // Tickets only: a server-side cache costs memory per client and is
   // per-process anyway.
   SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);

@@ -32,6 +32,10 @@ constexpr size_t kMaxReplayBytes = 16 * 1024;
 // The largest response head accepted; the read buffer grows to it only for
 // such heads (502 beyond).
 constexpr size_t kMaxResponseHeadBytes = 64 * 1024;
+// The pooled parser (RelayBuffer::parser) is built with the default limits:
+// they must be the ones wanted here.
+static_assert(ResponseLimits{}.max_head_bytes == kMaxResponseHeadBytes);
+static_assert(ResponseLimits{}.max_header_count == 200);
 
 constexpr std::string_view kCrlf = "\r\n";
 constexpr std::string_view kLastChunk = "0\r\n";
@@ -130,7 +134,7 @@ UpstreamClient::UpstreamClient(UpstreamPools& pools, const UpstreamTimeouts& tim
       request_(request),
       body_(body),
       buffers_(pools),
-      parser_(ResponseLimits{.max_head_bytes = kMaxResponseHeadBytes, .max_header_count = 200}) {}
+      parser_(buffers_.parser()) {}
 
 UpstreamClient::~UpstreamClient() {
   finish_attempt();

@@ -136,6 +136,7 @@ class UpstreamClient {
     const std::vector<char>& in() const { return relay_.data(); }
     std::string& head() { return relay_.head(); }
     std::string& replay() { return relay_.replay(); }
+    Http1ResponseParser& parser() { return relay_.parser(); }
 
    private:
     UpstreamPools& pools_;
@@ -167,7 +168,7 @@ class UpstreamClient {
   const HttpRequest& request_;
   BodySource& body_;
   Buffers buffers_;
-  Http1ResponseParser parser_;
+  Http1ResponseParser& parser_;  // the relay buffer's: reused, so its capacity is kept
   ChunkedDecoder chunked_;
   std::shared_ptr<UpstreamConnection> connection_;
   const UpstreamEndpoint* endpoint_ = nullptr;

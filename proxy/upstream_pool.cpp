@@ -1,6 +1,9 @@
 #include "proxy/upstream_pool.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace usher::proxy {
 
@@ -75,6 +78,15 @@ void UpstreamConnection::watch_idle(UpstreamPool* pool) {
 }
 
 void UpstreamConnection::on_idle_event() {
+  // The readiness event may be stale: collected before the last bytes of
+  // the previous response were read without waiting. Only a byte or an EOF
+  // on the socket now means the upstream is done with this connection.
+  char byte = 0;
+  const auto n = ::recv(stream_->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    watch_idle(pool_);
+    return;
+  }
   pool_->remove(this);  // may destroy *this
 }
 

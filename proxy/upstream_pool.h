@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/http1_response_parser.h"
 #include "proxy/stream.h"
 
 namespace usher::proxy {
@@ -100,9 +101,9 @@ class UpstreamPool {
 };
 
 /// The reusable buffers of one exchange's relay: the read buffer, the
-/// request head being built, and the small request body kept for a retry.
-/// Taken from the worker's spares and given back, so steady traffic
-/// allocates none.
+/// request head being built, the small request body kept for a retry, and
+/// the response parser (whose header vector keeps its capacity). Taken from
+/// the worker's spares and given back, so steady traffic allocates none.
 class RelayBuffer {
  public:
   RelayBuffer() = default;
@@ -112,11 +113,18 @@ class RelayBuffer {
   std::span<char> span() { return {data_.data(), data_.size()}; }
   std::string& head() { return head_; }
   std::string& replay() { return replay_; }
+  /// Heap-held so that moving the buffer in and out of the spares keeps
+  /// the address the upstream client refers to.
+  Http1ResponseParser& parser() {
+    if (!parser_) parser_ = std::make_unique<Http1ResponseParser>();
+    return *parser_;
+  }
 
  private:
   std::vector<char> data_;
   std::string head_;
   std::string replay_;
+  std::unique_ptr<Http1ResponseParser> parser_;
 };
 
 /// Every upstream pool of one worker, by key (address and TLS settings),
