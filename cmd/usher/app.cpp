@@ -237,7 +237,6 @@ class Instance final : public AdminActions {
     }
     spdlog::info("usher started: {} sites, {} workers, admin API {}", runtime_->config.sites.size(),
                  server_.worker_count(), admin ? "on " + admin->str() : "off");
-    // systemd: notify_ready() belongs here, once every listener is open.
     print_welcome(*runtime_, out);
     systemd::notify_ready();  // every listener is open: `systemctl start` may return
     watchdog_.start();
@@ -302,7 +301,6 @@ class Instance final : public AdminActions {
   /// SIGHUP: reads the config file again (not what POST /load sent last:
   /// the file on disk is the source of truth, as in Caddy).
   void reload() {
-    systemd::ReloadNotice notice;  // RELOADING=1 now, READY=1 however the reload ends
     if (source_.path.empty()) {
       spdlog::warn("reload: this instance has no config file to read again");
       return;
@@ -317,7 +315,7 @@ class Instance final : public AdminActions {
   /// old one keeps serving. Logs the outcome once.
   LoadOutcome apply(const core::LoadedConfig& loaded, const std::string& origin) {
     std::lock_guard reloading(reload_mutex_);
-    // systemd: notify_reloading() belongs here, and notify_ready() on return.
+    systemd::ReloadNotice notice;  // RELOADING=1 now, READY=1 however the reload ends
     LoadOutcome outcome;
     for (const auto& d : loaded.diagnostics.items()) {
       if (d.is_error()) {
