@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <future>
 #include <stdexcept>
 
@@ -37,6 +38,8 @@ constexpr auto kAcceptErrorBackoff = std::chrono::milliseconds(100);
 constexpr auto kDrainPollInterval = std::chrono::milliseconds(50);
 // After the grace period, how long closed connections get to unwind.
 constexpr auto kUnwindTime = std::chrono::seconds(1);
+// Longest a publish waits for every worker to take a new snapshot.
+constexpr auto kPublishWait = std::chrono::milliseconds(5000);
 
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
@@ -206,14 +209,31 @@ Server::~Server() {
   if (started_) stop(std::chrono::milliseconds(0));
 }
 
-void Server::post_snapshot(const ServerSnapshot& snapshot) {
+void Server::post_snapshot(const ServerSnapshot& snapshot, bool wait) {
+  // Counts the workers that have not taken the snapshot yet.
+  struct Pending {
+    std::mutex mutex;
+    std::condition_variable done;
+    size_t left = 0;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = workers_.size();
   for (auto& worker : workers_) {
-    asio::post(worker->io, [w = worker.get(), snapshot] {
+    asio::post(worker->io, [w = worker.get(), snapshot, pending] {
       w->context->set_routes(snapshot.routes);
       w->context->set_settings(snapshot.settings);
       w->tls = snapshot.tls;
+      std::lock_guard lock(pending->mutex);
+      if (--pending->left == 0) pending->done.notify_all();
     });
   }
+  if (!wait) return;
+  // A worker busy for seconds on one callback would be a bug elsewhere; the
+  // bound keeps a reload from hanging on it (the snapshot still lands).
+  std::unique_lock lock(pending->mutex);
+  if (!pending->done.wait_for(lock, kPublishWait, [&] { return pending->left == 0; }))
+    spdlog::warn("publish: {} of {} workers had not taken the new config after {} ms",
+                 pending->left, workers_.size(), kPublishWait.count());
 }
 
 void Server::publish_tls(std::shared_ptr<const TlsServerContext> tls) {
@@ -323,7 +343,7 @@ void Server::close_listener(Listener& listener) {
 
 void Server::start(const ServerSnapshot& snapshot) {
   std::lock_guard lock(mutex_);
-  post_snapshot(snapshot);
+  post_snapshot(snapshot, false);  // the workers start below
   try {
     for (const auto& plan : snapshot.listeners)
       open_listener(plan);
@@ -356,7 +376,7 @@ void Server::publish(const ServerSnapshot& snapshot) {
     listeners_.resize(kept);
     throw;
   }
-  post_snapshot(snapshot);
+  post_snapshot(snapshot, true);
   for (auto it = listeners_.begin(); it != listeners_.end();) {
     bool wanted = std::find(snapshot.listeners.begin(), snapshot.listeners.end(), (*it)->plan) !=
                   snapshot.listeners.end();

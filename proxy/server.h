@@ -48,6 +48,7 @@ class Server {
   /// Publishes a new snapshot: listeners that stay are kept, new ones are
   /// opened (first, so that a bind failure changes nothing), removed ones are
   /// closed; connections in flight finish on the snapshot they started with.
+  /// Returns once every worker routes new requests with the new snapshot.
   void publish(const ServerSnapshot& snapshot);
 
   /// Publishes new TLS contexts only (a certificate was issued or renewed).
@@ -72,7 +73,9 @@ class Server {
 
   void open_listener(const ListenerPlan& plan);
   void close_listener(Listener& listener);
-  void post_snapshot(const ServerSnapshot& snapshot);
+  /// Hands `snapshot` to every worker; with `wait`, returns only once each
+  /// worker has taken it (so that a reload's 200 means new requests see it).
+  void post_snapshot(const ServerSnapshot& snapshot, bool wait);
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Listener>> listeners_;

@@ -115,7 +115,8 @@ json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # ---- methods and headers
 
-body=$(get h2c.localhost "https://h2c.localhost:$HTTPS/echo?a=1&b=2" \
+# Connection-nominated fields exist only in HTTP/1.1: the client speaks it here.
+body=$(get h2c.localhost "https://h2c.localhost:$HTTPS/echo?a=1&b=2" --http1.1 \
   -H 'Connection: keep-alive, X-Hop' -H 'X-Hop: secret' -H 'Keep-Alive: timeout=5' \
   -H 'Proxy-Connection: keep-alive' -H 'TE: gzip' -H 'X-Custom: kept')
 expect_eq "GET over h2c reaches the upstream as HTTP/2" "$(echo "$body" | json 'd["method"], d["path"], d["scheme"]')" "GET /echo?a=1&b=2 http"
@@ -142,7 +143,7 @@ expect_eq "POST carries content-length" \
   "$(echo "$body" | json '[v for k, v in d["headers"] if k == "content-length"]')" "['9']"
 
 head=$(get h2c.localhost "https://h2c.localhost:$HTTPS/echo" -I)
-expect_contains "HEAD through h2c answers 200" "$head" "HTTP/1.1 200"
+expect_contains "HEAD through h2c answers 200" "$head" " 200"
 expect_contains "HEAD keeps the upstream's Content-Length" "$(echo "$head" | tr -d '\r' | tr 'A-Z' 'a-z')" "content-length: "
 
 body=$(get versions.localhost "https://versions.localhost:$HTTPS/echo" -X PUT --data-binary 'v')
@@ -338,7 +339,7 @@ expect_eq "the first request after the upstream restarted succeeds" "$code" "200
 
 # ---- upgrades are refused with a clear log line
 
-code=$(get h2c.localhost "https://h2c.localhost:$HTTPS/ws" -o /dev/null -w '%{http_code}' \
+code=$(get h2c.localhost "https://h2c.localhost:$HTTPS/ws" --http1.1 -o /dev/null -w '%{http_code}' \
   -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
   -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==')
 expect_eq "a WebSocket upgrade to an h2c upstream answers 502" "$code" "502"
