@@ -794,7 +794,8 @@ void Http2Connection::arm_read_deadline() {
 }
 
 void Http2Connection::update_deadline() {
-  entry_.deadline = std::min(read_deadline_, write_deadline_);
+  entry_.read_deadline = read_deadline_;
+  entry_.write_deadline = write_deadline_;
 }
 
 asio::awaitable<void> Http2Connection::read_loop() {
