@@ -261,6 +261,7 @@ class Http2Connection {
  private:
   bool init();
   asio::awaitable<void> read_loop();
+  asio::awaitable<void> discard_input();
   asio::awaitable<void> write_loop();
   void start_handler(const std::shared_ptr<Http2Stream>& stream);
   asio::awaitable<void> run_handler(std::shared_ptr<Http2Stream> stream);
@@ -821,6 +822,8 @@ asio::awaitable<void> Http2Connection::read_loop() {
                     nghttp2_strerror(static_cast<int>(rv)));
       nghttp2_session_terminate_session(session(),
                                         flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+      wake_writer();
+      co_await discard_input();
       break;
     }
     wake_writer();
@@ -829,6 +832,21 @@ asio::awaitable<void> Http2Connection::read_loop() {
   }
   read_deadline_ = Clock::time_point::max();
   update_deadline();
+}
+
+/// After a connection error, the GOAWAY waits behind what the writer still
+/// has to send (a PING flood's ACKs). Closing with the peer's bytes unread
+/// would make the kernel answer with a reset, which throws away the GOAWAY
+/// in the peer's receive buffer (the reason for HTTP/1.1's linger, RFC 9112
+/// §9.6). So input is read and dropped, never parsed, until the peer closes
+/// or kCloseLinger passes; the writer's own deadline still bounds its part.
+asio::awaitable<void> Http2Connection::discard_input() {
+  read_deadline_ = Clock::now() + kCloseLinger;
+  update_deadline();
+  in_.resize(kReadChunk);
+  size_t n = 0;
+  while (!entry_.timed_out && !co_await stream_.read_some(in_, n)) {
+  }
 }
 
 asio::awaitable<void> Http2Connection::write_loop() {

@@ -7,7 +7,8 @@ Endpoints:
   /echo...         JSON: method, path, headers, body length, sha256, first 4 KiB, trailers
   /download?n=N    N bytes of a fixed pattern (Content-Length set)
   /grpc            gRPC-shaped: every length-prefixed message is answered with
-                   "echo:<message>" as soon as it arrives; trailers grpc-status: 0
+                   "echo:<message>" as soon as it arrives; trailers grpc-status: 0;
+                   the response field x-seen-te says the request's te field
   /stats           JSON: connections accepted, streams seen
   /hang            never answers
 Options:
@@ -144,7 +145,9 @@ class Connection:
         self.streams[event.stream_id] = s
         path = s.pseudo.get(":path", "")
         if path.startswith("/grpc"):
-            self.conn.send_headers(s.id, [(":status", "200"), ("content-type", "application/grpc")])
+            te = ",".join(v for k, v in s.headers if k == "te") or "none"
+            self.conn.send_headers(s.id, [(":status", "200"), ("content-type", "application/grpc"),
+                                          ("x-seen-te", te)])
 
     def on_data(self, s, data):
         s.length += len(data)

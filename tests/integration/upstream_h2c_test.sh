@@ -2,7 +2,8 @@
 # reverse_proxy to h2c upstreams (HTTP/2 with prior knowledge) through the
 # real binary, against tests/integration/h2c_upstream.py (python3-h2):
 # methods, headers both ways, 100 MiB each way, a gRPC-shaped stream over an
-# HTTP/1.1 chunked client connection, multiplexing, a dying upstream, GOAWAY.
+# HTTP/1.1 chunked client connection and over HTTP/2 end to end,
+# multiplexing, a dying upstream, GOAWAY.
 source "$(dirname "$0")/lib.sh"
 
 # start_h2c NAME [ARGS...]: sets H2C_PORT and H2C_PID.
@@ -234,6 +235,23 @@ expect_contains "gRPC-shaped exchange: 200" "$out" "status 200"
 expect_contains "each request message is answered before the next is sent (first)" "$out" "reply echo:msg-0"
 expect_contains "each request message is answered before the next is sent (last)" "$out" "reply echo:msg-4"
 expect_contains "the upstream's trailers reach the client as chunked trailers" "$out" "trailer grpc-status: 0"
+
+# ---- gRPC end to end over HTTP/2: an h2 client over TLS, an h2c upstream.
+# 5 messages of 100 kB, each in 3 DATA frames 0.2s apart (beyond one
+# flow-control window), each sent only after the previous one's answer.
+out=$(timeout 60 python3 "$USHER_SOURCE_DIR/tests/integration/h2client.py" grpc --port "$HTTPS" \
+  --ca "$root" --host h2c.localhost --path /grpc/test.Echo/Chat --count 5 --pieces 3 --gap 0.2 \
+  --size 100000 --deadline 30 2>&1)
+echo "$out" | sed 's/^/     grpc over h2: /'
+expect_contains "gRPC over h2 end to end: 200" "$out" "field :status: 200"
+expect_contains "gRPC over h2: te: trailers reaches the h2c upstream" "$out" "field x-seen-te: trailers"
+expect_contains "gRPC over h2: the first message is answered while the request streams" "$out" \
+  "reply echo:msg-0 (100011 bytes)"
+expect_contains "gRPC over h2: every message is answered before the request ends" "$out" \
+  "answered 5 before the request ended"
+expect_contains "gRPC over h2: grpc-status 0 reaches the client as HTTP/2 trailers" "$out" \
+  "trailer grpc-status: 0"
+expect_contains "gRPC over h2: the trailers end the stream" "$out" "stream ended"
 
 # ---- multiplexing: 200 requests over a handful of upstream connections
 
