@@ -9,6 +9,8 @@ Endpoints:
   /grpc            gRPC-shaped: every length-prefixed message is answered with
                    "echo:<message>" as soon as it arrives; trailers grpc-status: 0;
                    the response field x-seen-te says the request's te field
+  /grpc-unimplemented  gRPC trailers-only answer (grpc-status 12) at once, while
+                   the request is still open
   /stats           JSON: connections accepted, streams seen
   /hang            never answers
 Options:
@@ -144,6 +146,14 @@ class Connection:
         s = Stream(event.stream_id, list(event.headers))
         self.streams[event.stream_id] = s
         path = s.pseudo.get(":path", "")
+        if path.startswith("/grpc-unimplemented"):
+            # gRPC's trailers-only answer: one HEADERS frame that ends the
+            # stream while the request may still be open.
+            self.conn.send_headers(s.id, [(":status", "200"), ("content-type", "application/grpc"),
+                                          ("grpc-status", "12"), ("grpc-message", "unimplemented")],
+                                   end_stream=True)
+            self.streams.pop(s.id, None)
+            return
         if path.startswith("/grpc"):
             te = ",".join(v for k, v in s.headers if k == "te") or "none"
             self.conn.send_headers(s.id, [(":status", "200"), ("content-type", "application/grpc"),

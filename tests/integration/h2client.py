@@ -170,16 +170,19 @@ def cmd_grpc(args):
     c = Client(args)
     sid = c.headers("POST", args.path, [("content-type", "application/grpc"), ("te", "trailers")],
                     end_stream=False)
-    pending, answered, ended = b"", 0, False
+    pending, answered, ended, data_frames = b"", 0, False, 0
     end = time.monotonic() + args.deadline
 
     def on_events(events):
-        nonlocal pending, answered, ended
+        nonlocal pending, answered, ended, data_frames
         for e in events:
             if isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid:
                 for name, value in e.headers:
                     print(f"field {name}: {value}", flush=True)
+                if e.stream_ended is not None:
+                    print("the response head ends the stream", flush=True)
             elif isinstance(e, h2.events.DataReceived) and e.stream_id == sid:
+                data_frames += 1
                 c.conn.acknowledge_received_data(e.flow_controlled_length, sid)
                 pending += e.data
                 while len(pending) >= 5 and len(pending) >= 5 + struct.unpack(">I", pending[1:5])[0]:
@@ -223,11 +226,17 @@ def cmd_grpc(args):
         if answered <= i:
             print(f"no answer to message {i}")
             return
+    if args.count == 0:
+        # The answer comes while the request is still open (trailers-only).
+        while not ended and time.monotonic() < end:
+            on_events(c.events(end - time.monotonic()))
     print(f"answered {answered} before the request ended", flush=True)
-    c.conn.end_stream(sid)
-    c.flush()
+    if not ended:
+        c.conn.end_stream(sid)
+        c.flush()
     while not ended and time.monotonic() < end:
         on_events(c.events(end - time.monotonic()))
+    print(f"data frames {data_frames}")
     print("stream ended" if ended else "timeout")
 
 

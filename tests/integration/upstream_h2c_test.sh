@@ -252,6 +252,17 @@ expect_contains "gRPC over h2: every message is answered before the request ends
 expect_contains "gRPC over h2: grpc-status 0 reaches the client as HTTP/2 trailers" "$out" \
   "trailer grpc-status: 0"
 expect_contains "gRPC over h2: the trailers end the stream" "$out" "stream ended"
+# gRPC's trailers-only answer (an immediate error) must stay one HEADERS frame
+# ending the stream: a head followed by an empty DATA frame that ends it
+# reads, to a gRPC client, as a stream that ended without trailers.
+out=$(timeout 60 python3 "$USHER_SOURCE_DIR/tests/integration/h2client.py" grpc --port "$HTTPS" \
+  --ca "$root" --host h2c.localhost --path /grpc-unimplemented/test.Echo/Chat --count 0 \
+  --deadline 30 2>&1)
+echo "$out" | sed 's/^/     trailers-only: /'
+expect_contains "gRPC trailers-only over h2: grpc-status 12 in the head" "$out" "field grpc-status: 12"
+expect_contains "gRPC trailers-only over h2: the head ends the stream" "$out" \
+  "the response head ends the stream"
+expect_contains "gRPC trailers-only over h2: no DATA frame follows" "$out" "data frames 0"
 
 # ---- multiplexing: 200 requests over a handful of upstream connections
 
