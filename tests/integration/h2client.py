@@ -10,7 +10,8 @@ every loop a count; results are simple lines the test script compares.
                          prints the response body and its trailers
   grpc                   gRPC-shaped stream (h2c_upstream.py's /grpc): --count
                          messages, each sent after the previous one's answer;
-                         prints the answers, the fields and the trailers
+                         prints the answers, the fields and the trailers; with
+                         --stall-after K stops sending after K and times the end
   stall                  GET --path, stops granting window for --stall seconds
                          after --after bytes, then reads on; prints bytes and sha256
   sse                    prints when each server-sent event arrives
@@ -204,7 +205,8 @@ def cmd_grpc(args):
                 ended = True
         c.flush()
 
-    for i in range(args.count):
+    stall = args.stall_after is not None
+    for i in range(args.stall_after if stall else args.count):
         # Each message in --pieces DATA frames, --gap seconds apart: usher
         # must pass on what it has, not wait for more.
         message = grpc_message(b"msg-%d:" % i + b"x" * args.size)
@@ -226,6 +228,17 @@ def cmd_grpc(args):
         if answered <= i:
             print(f"no answer to message {i}")
             return
+    if stall:
+        # The request stays open and silent: usher must give up on it.
+        stalled = time.monotonic()
+        while not ended and time.monotonic() < end:
+            try:
+                on_events(c.events(end - time.monotonic()))
+            except (OSError, ConnectionError):
+                print("connection closed")
+                break
+        print(f"stalled {'ended' if ended else 'open'} after {time.monotonic() - stalled:.2f}")
+        return
     if args.count == 0:
         # The answer comes while the request is still open (trailers-only).
         while not ended and time.monotonic() < end:
@@ -573,6 +586,7 @@ def main():
     p.add_argument("--stall", type=float, default=5)
     p.add_argument("--deadline", type=float, default=120)
     p.add_argument("--pieces", type=int, default=1)
+    p.add_argument("--stall-after", type=int)
     p.add_argument("--size", type=int, default=0)
     p.add_argument("--gap", type=float, default=0)
     args = p.parse_args()

@@ -108,6 +108,15 @@ out=$(client grpc --messages 6 --gap 0.8)
 echo "$out" | sed 's/^/     /'
 expect_contains "a slow but moving streamed upload is answered to the end" "$out" "reply echo:msg-5"
 expect_contains "the slow streamed upload ends with grpc-status 0" "$out" "trailer grpc-status: 0"
+# The same over HTTP/2: each stream watches its own body, and a stalled one
+# is reset (CANCEL = 8) while the connection stays.
+out=$(timeout 30 python3 "$USHER_SOURCE_DIR/tests/integration/h2client.py" grpc --port "$HTTPS" \
+  --ca "$root" --path /grpc/test.Echo/Chat --stall-after 2 --deadline 15 2>&1)
+echo "$out" | sed 's/^/     h2: /'
+expect_contains "h2: the stalled stream's messages were answered first" "$out" "reply echo:msg-1"
+expect_contains "h2: an upload stalled while its response streams is reset" "$out" "reset 8"
+read -r _ _ _ secs < <(echo "$out" | grep '^stalled')
+within "h2: the stalled stream is reset after read_body 2s" "${secs:-99}" 1.9 4.5
 
 # usher still serves after all that.
 expect_eq "usher serves normally afterwards" \
