@@ -11,7 +11,7 @@ Endpoints:
                    the response field x-seen-te says the request's te field
   /grpc-unimplemented  gRPC trailers-only answer (grpc-status 12) at once, while
                    the request is still open
-  /stats           JSON: connections accepted, streams seen
+  /stats           JSON: connections accepted, streams seen, streams the client reset
   /hang            never answers
 Options:
 Prints `GOAWAY from client error=N` when the client ends a connection.
@@ -34,7 +34,7 @@ import h2.events
 import h2.settings
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB
-STATS = {"connections": 0, "streams": 0}
+STATS = {"connections": 0, "streams": 0, "resets": 0}
 STATS_LOCK = threading.Lock()
 
 
@@ -127,6 +127,8 @@ class Connection:
             if s is not None:
                 self.on_end(s)
         elif isinstance(event, h2.events.StreamReset):
+            with STATS_LOCK:
+                STATS["resets"] += 1
             self.streams.pop(event.stream_id, None)
         elif isinstance(event, h2.events.ConnectionTerminated):
             # The proxy closing an idle connection says so first (RFC 9113 §6.8).

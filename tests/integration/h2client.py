@@ -11,7 +11,8 @@ every loop a count; results are simple lines the test script compares.
   grpc                   gRPC-shaped stream (h2c_upstream.py's /grpc): --count
                          messages, each sent after the previous one's answer;
                          prints the answers, the fields and the trailers; with
-                         --stall-after K stops sending after K and times the end
+                         --stall-after K stops sending after K and times the end;
+                         with --cancel resets the stream after the answers instead
   stall                  GET --path, stops granting window for --stall seconds
                          after --after bytes, then reads on; prints bytes and sha256
   sse                    prints when each server-sent event arrives
@@ -36,6 +37,7 @@ import time
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.settings
 import hpack
@@ -228,6 +230,13 @@ def cmd_grpc(args):
         if answered <= i:
             print(f"no answer to message {i}")
             return
+    if args.cancel:
+        # The client gives up (a gRPC cancellation): usher must pass it on.
+        c.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
+        c.flush()
+        print(f"cancelled after {answered} answers")
+        time.sleep(0.2)  # let the RST_STREAM leave before the socket closes
+        return
     if stall:
         # The request stays open and silent: usher must give up on it.
         stalled = time.monotonic()
@@ -587,6 +596,7 @@ def main():
     p.add_argument("--deadline", type=float, default=120)
     p.add_argument("--pieces", type=int, default=1)
     p.add_argument("--stall-after", type=int)
+    p.add_argument("--cancel", action="store_true")
     p.add_argument("--size", type=int, default=0)
     p.add_argument("--gap", type=float, default=0)
     args = p.parse_args()

@@ -263,6 +263,19 @@ expect_contains "gRPC trailers-only over h2: grpc-status 12 in the head" "$out" 
 expect_contains "gRPC trailers-only over h2: the head ends the stream" "$out" \
   "the response head ends the stream"
 expect_contains "gRPC trailers-only over h2: no DATA frame follows" "$out" "data frames 0"
+# A gRPC cancellation (RST_STREAM CANCEL mid-stream) reaches the upstream.
+resets() { get h2c.localhost "https://h2c.localhost:$HTTPS/stats" | json 'd["resets"]'; }
+before=$(resets)
+out=$(timeout 60 python3 "$USHER_SOURCE_DIR/tests/integration/h2client.py" grpc --port "$HTTPS" \
+  --ca "$root" --host h2c.localhost --path /grpc/test.Echo/Chat --count 2 --cancel --deadline 30 2>&1)
+expect_contains "gRPC over h2: the client cancels after two answers" "$out" "cancelled after 2 answers"
+after=$before
+for _ in $(seq 1 20); do
+  after=$(resets)
+  [ "$after" -gt "$before" ] && break
+  sleep 0.1
+done
+expect_eq "gRPC over h2: the cancellation resets the upstream stream" "$((after - before))" "1"
 
 # ---- multiplexing: 200 requests over a handful of upstream connections
 
