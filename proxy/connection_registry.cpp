@@ -32,7 +32,7 @@ void ConnectionRegistry::remove(ConnectionEntry& entry) {
 size_t ConnectionRegistry::sweep(ConnectionEntry::Clock::time_point now) {
   size_t closed = 0;
   for (ConnectionEntry* e = head_; e != nullptr; e = e->next) {
-    if (e->deadline < now && !e->timed_out) {
+    if (e->deadline() < now && !e->timed_out) {
       e->timed_out = true;
       e->stream->close();
       ++closed;

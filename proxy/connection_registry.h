@@ -3,6 +3,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -12,15 +13,24 @@ namespace usher::proxy {
 class Stream;
 
 /// A live downstream connection as the registry sees it: its stream, the
-/// deadline of the network wait it is in, and whether it sits idle between
+/// deadlines of the network waits it is in, and whether it sits idle between
 /// requests. Intrusively linked so that adding and removing cost nothing.
+///
+/// Reads and writes have a deadline each because they can be in progress at
+/// the same time: a request body still uploading while its response streams
+/// back (gRPC over HTTP/1.1, an upstream answering early). With one slot,
+/// every response write cleared the deadline of the pending body read, and a
+/// client that stalled its upload was never timed out.
 struct ConnectionEntry {
   using Clock = std::chrono::steady_clock;
 
   Stream* stream = nullptr;
-  Clock::time_point deadline = Clock::time_point::max();  // max = no wait in progress
+  // max = no such wait in progress. The read slot also serves the waits that
+  // are neither (TLS handshake, HTTP/2 preface, idle keep-alive).
+  Clock::time_point read_deadline = Clock::time_point::max();
+  Clock::time_point write_deadline = Clock::time_point::max();
   bool idle = false;       // between requests: may be closed at once on shutdown
-  bool timed_out = false;  // the sweep closed it because its deadline passed
+  bool timed_out = false;  // the sweep closed it because a deadline passed
   // Set by codecs that end gracefully on their own (HTTP/2 sends GOAWAY and
   // lets open streams finish): close_idle() calls it instead of closing.
   std::function<void()> drain;
@@ -33,9 +43,21 @@ struct ConnectionEntry {
   void* trim_owner = nullptr;
   bool trimmed = false;  // trim ran during the current idle period
 
-  /// Arms the deadline for the next wait.
-  void expires_after(Clock::duration d) { deadline = Clock::now() + d; }
-  void clear_deadline() { deadline = Clock::time_point::max(); }
+  /// Arms the deadline of the next read (or of a handshake).
+  void read_expires_after(Clock::duration d) { read_deadline = Clock::now() + d; }
+  void clear_read_deadline() { read_deadline = Clock::time_point::max(); }
+  /// Arms the deadline of the next write.
+  void write_expires_after(Clock::duration d) { write_deadline = Clock::now() + d; }
+  void clear_write_deadline() { write_deadline = Clock::time_point::max(); }
+  /// A wait that is the connection's only one (handshake, preface): the read slot.
+  void expires_after(Clock::duration d) { read_expires_after(d); }
+  /// Ends every wait's deadline.
+  void clear_deadline() {
+    clear_read_deadline();
+    clear_write_deadline();
+  }
+  /// The earlier of the two: when the sweep closes the connection.
+  Clock::time_point deadline() const { return std::min(read_deadline, write_deadline); }
 
   ConnectionEntry* prev = nullptr;
   ConnectionEntry* next = nullptr;

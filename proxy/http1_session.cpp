@@ -199,7 +199,7 @@ asio::awaitable<void> Http1Connection::run() {
       in_.release_if_empty();
       entry_.idle = true;
       entry_.trimmed = false;
-      entry_.expires_after(worker_.settings().idle);
+      entry_.read_expires_after(worker_.settings().idle);
       std::error_code ec = co_await stream_.wait_readable();
       entry_.idle = false;
       if (ec || entry_.timed_out || worker_.draining()) break;
@@ -207,7 +207,7 @@ asio::awaitable<void> Http1Connection::run() {
     HeadOutcome outcome = co_await read_head();
     if (outcome != HeadOutcome::kRequest) break;
     start_request();
-    entry_.clear_deadline();
+    entry_.clear_read_deadline();
     std::shared_ptr<const RouteTable> routes = worker_.routes();
     if (routes) {
       co_await routes->serve(*this, worker_);
@@ -228,22 +228,24 @@ asio::awaitable<void> Http1Connection::run() {
 }
 
 asio::awaitable<void> Http1Connection::linger() {
-  entry_.expires_after(kLingerTime);  // the registry's sweep closes the stream then
+  entry_.read_expires_after(kLingerTime);  // the registry's sweep closes the stream then
   std::array<char, kBodyReadChunk> scratch;
   size_t n = 0;
   while (!entry_.timed_out && !co_await stream_.read_some(scratch, n)) {
   }
-  entry_.clear_deadline();
+  entry_.clear_read_deadline();
 }
 
 asio::awaitable<std::error_code> Http1Connection::fill(size_t min, size_t max_total,
                                                        std::chrono::milliseconds timeout) {
   std::span<char> space = in_.prepare(min, max_total);
   if (space.empty()) co_return std::error_code(http_errc::kHeadTooLarge);
-  entry_.expires_after(timeout);
+  // Its own slot: a response write going on meanwhile (the response streams
+  // while the body uploads) must not clear this read's deadline.
+  entry_.read_expires_after(timeout);
   size_t n = 0;
   std::error_code ec = co_await stream_.read_some(space, n);
-  entry_.clear_deadline();
+  entry_.clear_read_deadline();
   if (entry_.timed_out) co_return std::error_code(asio::error::timed_out);
   in_.commit(n);
   co_return ec;
@@ -458,9 +460,9 @@ asio::awaitable<std::error_code> Http1Connection::read(Chunk& chunk) {
 
 asio::awaitable<std::error_code> Http1Connection::send(
     std::span<const asio::const_buffer> buffers) {
-  entry_.expires_after(worker_.settings().write);
+  entry_.write_expires_after(worker_.settings().write);
   std::error_code ec = co_await stream_.write(buffers);
-  entry_.clear_deadline();
+  entry_.clear_write_deadline();
   if (ec) {
     aborted_ = true;
     keep_alive_ = false;

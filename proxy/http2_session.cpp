@@ -176,6 +176,9 @@ class Http2Stream final : public Exchange,
   }
   void on_close(uint32_t error_code);
   ssize_t on_read_data(uint8_t* buf, size_t length, uint32_t* flags);
+  /// Hands the response head that write_head() queued to nghttp2; the
+  /// writer calls it right before it serialises frames.
+  void submit_head();
 
   /// After the handler returned: answer a request nobody answered, reset a
   /// response nobody finished.
@@ -228,7 +231,9 @@ class Http2Stream final : public Exchange,
   std::string out_;  // body bytes nghttp2 has not taken yet, from out_begin_
   size_t out_begin_ = 0;
   NvList out_trailers_;
-  bool deferred_ = false;  // nghttp2 waits for resume_data
+  NvList out_head_;           // the response head, until the writer submits it
+  bool head_queued_ = false;  // out_head_ waits for submit_head()
+  bool deferred_ = false;     // nghttp2 waits for resume_data
   uint64_t body_bytes_ = 0;
 };
 
@@ -257,10 +262,13 @@ class Http2Connection {
   void wake_writer() { writer_wake_.cancel(); }
   /// Sends GOAWAY once: open streams finish, no new ones start.
   void go_away();
+  /// A stream's response head waits for the writer (Http2Stream::submit_head).
+  void queue_head(int32_t id) { queued_heads_.push_back(id); }
 
  private:
   bool init();
   asio::awaitable<void> read_loop();
+  asio::awaitable<void> discard_input();
   asio::awaitable<void> write_loop();
   void start_handler(const std::shared_ptr<Http2Stream>& stream);
   asio::awaitable<void> run_handler(std::shared_ptr<Http2Stream> stream);
@@ -298,6 +306,7 @@ class Http2Connection {
   bool writer_running_ = false;
   bool dead_ = false;
   bool goaway_sent_ = false;
+  std::vector<int32_t> queued_heads_;  // streams whose response head waits for the writer
   Clock::time_point read_deadline_ = Clock::time_point::max();
   Clock::time_point write_deadline_ = Clock::time_point::max();
   asio::steady_timer writer_wake_;
@@ -475,6 +484,7 @@ void Http2Stream::reset(uint32_t code) {
 
 void Http2Stream::abort() {
   finished_ = true;
+  head_queued_ = false;  // a head not yet sent is not sent before the reset
   reset(NGHTTP2_INTERNAL_ERROR);
 }
 
@@ -513,6 +523,26 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
       head.status != 304)
     nv.add("content-length", std::to_string(*head.content_length));
   if (!head.headers.contains("date")) nv.add("date", http_date_now());
+  // Submitted by the writer, not here: a response that ends before the
+  // writer runs (no body, no trailers) then leaves as one HEADERS frame
+  // with END_STREAM. gRPC's trailers-only answer (grpc-status in the head)
+  // must look like that: a client that gets the head and then an empty DATA
+  // frame ending the stream reads a stream that ended without trailers.
+  out_head_ = std::move(nv);
+  head_queued_ = true;
+  conn_.queue_head(id_);
+  if (no_body_) finished_ = true;
+  conn_.wake_writer();
+  co_return std::error_code{};
+}
+
+void Http2Stream::submit_head() {
+  if (!head_queued_) return;
+  head_queued_ = false;
+  NvList nv = std::move(out_head_);
+  if (!usable()) return;
+  const bool ends_here =
+      no_body_ || (finished_ && out_begin_ == out_.size() && out_trailers_.strings.empty());
   nghttp2_data_provider provider{};
   provider.source.ptr = this;
   provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
@@ -520,12 +550,9 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
     return static_cast<Http2Stream*>(source->ptr)->on_read_data(buf, length, flags);
   };
   nv.build();
-  int rv = nghttp2_submit_response(conn_.session(), id_, nv.nv.data(), nv.nv.size(),
-                                   no_body_ ? nullptr : &provider);
-  if (no_body_) finished_ = true;
-  conn_.wake_writer();
-  if (rv != 0) co_return std::error_code(asio::error::connection_reset);
-  co_return std::error_code{};
+  if (nghttp2_submit_response(conn_.session(), id_, nv.nv.data(), nv.nv.size(),
+                              ends_here ? nullptr : &provider) != 0)
+    reset(NGHTTP2_INTERNAL_ERROR);  // the handler's next write sees the stream gone
 }
 
 ssize_t Http2Stream::on_read_data(uint8_t* buf, size_t length, uint32_t* flags) {
@@ -794,7 +821,8 @@ void Http2Connection::arm_read_deadline() {
 }
 
 void Http2Connection::update_deadline() {
-  entry_.deadline = std::min(read_deadline_, write_deadline_);
+  entry_.read_deadline = read_deadline_;
+  entry_.write_deadline = write_deadline_;
 }
 
 asio::awaitable<void> Http2Connection::read_loop() {
@@ -820,6 +848,8 @@ asio::awaitable<void> Http2Connection::read_loop() {
                     nghttp2_strerror(static_cast<int>(rv)));
       nghttp2_session_terminate_session(session(),
                                         flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+      wake_writer();
+      co_await discard_input();
       break;
     }
     wake_writer();
@@ -830,8 +860,26 @@ asio::awaitable<void> Http2Connection::read_loop() {
   update_deadline();
 }
 
+/// After a connection error, the GOAWAY waits behind what the writer still
+/// has to send (a PING flood's ACKs). Closing with the peer's bytes unread
+/// would make the kernel answer with a reset, which throws away the GOAWAY
+/// in the peer's receive buffer (the reason for HTTP/1.1's linger, RFC 9112
+/// §9.6). So input is read and dropped, never parsed, until the peer closes
+/// or kCloseLinger passes; the writer's own deadline still bounds its part.
+asio::awaitable<void> Http2Connection::discard_input() {
+  read_deadline_ = Clock::now() + kCloseLinger;
+  update_deadline();
+  in_.resize(kReadChunk);
+  size_t n = 0;
+  while (!entry_.timed_out && !co_await stream_.read_some(in_, n)) {
+  }
+}
+
 asio::awaitable<void> Http2Connection::write_loop() {
   while (true) {
+    for (int32_t id : queued_heads_)
+      if (Http2Stream* s = find(id)) s->submit_head();
+    queued_heads_.clear();
     while (out_.size() < kHttp2OutputBuffer) {
       const uint8_t* data = nullptr;
       ssize_t n = nghttp2_session_mem_send(session(), &data);

@@ -12,6 +12,8 @@ scripts compare.
   hostile DIR            sends every file listed in DIR/EXPECTED, prints "file got want closed|open"
   hold                   sends bytes, then reports when (and whether) usher closes the connection
   trickle                uploads a body in pieces with pauses, prints the response
+  grpc                   gRPC-shaped chunked upload whose answers stream back while it
+                         goes on; can stall the upload halfway and time usher's close
   ws                     WebSocket echo: --count messages, optionally pausing halfway
   sse                    prints when each server-sent event arrives
   slowloris              holds --count connections sending a head one line at a time
@@ -25,6 +27,7 @@ import random
 import selectors
 import socket
 import ssl
+import struct
 import sys
 import time
 
@@ -216,6 +219,75 @@ def cmd_trickle(args):
     print(f"sent {sent} in {time.monotonic() - start:.2f}s, longest gap {longest_gap:.2f}s")
     print(lines[0] if lines[0] else "no response")
     print(lines[-1])
+
+
+def grpc_send(sock, message):
+    """One length-prefixed gRPC message as one chunk."""
+    frame = struct.pack(">BI", 0, len(message)) + message
+    sock.sendall(b"%x\r\n" % len(frame) + frame + b"\r\n")
+
+
+def grpc_reply(reader, pending):
+    """Reads chunks until one whole gRPC message is there: (message, rest),
+    or (None, rest) when the response body ended first."""
+    while len(pending) < 5 or len(pending) < 5 + struct.unpack(">I", pending[1:5])[0]:
+        size = int(reader._line().split(b";")[0], 16)
+        if size == 0:
+            return None, pending
+        pending += reader._exact(size)
+        reader._line()
+    n = struct.unpack(">I", pending[1:5])[0]
+    return pending[5:5 + n], pending[5 + n:]
+
+
+def cmd_grpc(args):
+    """Streams --messages gRPC messages in one chunked POST, each sent --gap
+    seconds after the answer to the previous one arrived (answers stream back
+    while the upload goes on). With --stall-after K the upload stops after K
+    answered messages (instead of --messages), without ending, and the time until usher closes the
+    connection is printed ("stalled closed S" or "stalled open S"); else the
+    body ends and the response trailers are printed."""
+    sock = connect(args)
+    sock.sendall(f"POST {args.path} HTTP/1.1\r\nHost: {args.sni}\r\n"
+                 f"Content-Type: application/grpc\r\nTE: trailers\r\n"
+                 f"Transfer-Encoding: chunked\r\n\r\n".encode())
+    reader = ResponseReader(sock)
+    start = time.monotonic()
+    longest_gap, last = 0.0, start
+    pending = b""
+    stall = args.stall_after is not None
+    for i in range(args.stall_after if stall else args.messages):
+        if i > 0:
+            time.sleep(args.gap)
+        grpc_send(sock, b"msg-%d" % i)
+        now = time.monotonic()
+        longest_gap, last = max(longest_gap, now - last), now
+        if i == 0:
+            status = int(reader._line().split(b" ")[1])
+            while reader._line():
+                pass
+            print(f"status {status}", flush=True)
+        reply, pending = grpc_reply(reader, pending)
+        if reply is None:
+            print(f"response ended before the answer to message {i}")
+            return 1
+        print(f"reply {reply.decode()}", flush=True)
+    if stall:
+        stalled = time.monotonic()
+        _, closed = recv_until_close(sock, stalled + args.max)
+        print("stalled", "closed" if closed else "open", f"{time.monotonic() - stalled:.2f}")
+        return 0
+    sock.sendall(b"0\r\n\r\n")
+    reply, pending = grpc_reply(reader, pending)
+    if reply is not None:
+        print(f"unexpected message after the upload ended: {reply!r}")
+    while True:
+        line = reader._line()
+        if not line:
+            break
+        print("trailer", line.decode().strip().lower())
+    print(f"done in {time.monotonic() - start:.2f}s, longest gap {longest_gap:.2f}s")
+    return 0
 
 
 # ------------------------------------------------------------------ WebSocket
@@ -434,6 +506,12 @@ def main():
     p.add_argument("--pieces", type=int, default=5)
     p.add_argument("--piece-size", type=int, default=1000)
     p.add_argument("--gap", type=float, default=1)
+    p = with_target(sub.add_parser("grpc"))
+    p.add_argument("--path", default="/grpc/test.Echo/Chat")
+    p.add_argument("--messages", type=int, default=5)
+    p.add_argument("--gap", type=float, default=0)
+    p.add_argument("--stall-after", type=int)
+    p.add_argument("--max", type=float, default=10)
     p = with_target(sub.add_parser("ws"))
     p.add_argument("--path", default="/ws")
     p.add_argument("--count", type=int, default=1000)

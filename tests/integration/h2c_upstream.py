@@ -7,8 +7,11 @@ Endpoints:
   /echo...         JSON: method, path, headers, body length, sha256, first 4 KiB, trailers
   /download?n=N    N bytes of a fixed pattern (Content-Length set)
   /grpc            gRPC-shaped: every length-prefixed message is answered with
-                   "echo:<message>" as soon as it arrives; trailers grpc-status: 0
-  /stats           JSON: connections accepted, streams seen
+                   "echo:<message>" as soon as it arrives; trailers grpc-status: 0;
+                   the response field x-seen-te says the request's te field
+  /grpc-unimplemented  gRPC trailers-only answer (grpc-status 12) at once, while
+                   the request is still open
+  /stats           JSON: connections accepted, streams seen, streams the client reset
   /hang            never answers
 Options:
 Prints `GOAWAY from client error=N` when the client ends a connection.
@@ -31,7 +34,7 @@ import h2.events
 import h2.settings
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB
-STATS = {"connections": 0, "streams": 0}
+STATS = {"connections": 0, "streams": 0, "resets": 0}
 STATS_LOCK = threading.Lock()
 
 
@@ -124,6 +127,8 @@ class Connection:
             if s is not None:
                 self.on_end(s)
         elif isinstance(event, h2.events.StreamReset):
+            with STATS_LOCK:
+                STATS["resets"] += 1
             self.streams.pop(event.stream_id, None)
         elif isinstance(event, h2.events.ConnectionTerminated):
             # The proxy closing an idle connection says so first (RFC 9113 §6.8).
@@ -143,8 +148,18 @@ class Connection:
         s = Stream(event.stream_id, list(event.headers))
         self.streams[event.stream_id] = s
         path = s.pseudo.get(":path", "")
+        if path.startswith("/grpc-unimplemented"):
+            # gRPC's trailers-only answer: one HEADERS frame that ends the
+            # stream while the request may still be open.
+            self.conn.send_headers(s.id, [(":status", "200"), ("content-type", "application/grpc"),
+                                          ("grpc-status", "12"), ("grpc-message", "unimplemented")],
+                                   end_stream=True)
+            self.streams.pop(s.id, None)
+            return
         if path.startswith("/grpc"):
-            self.conn.send_headers(s.id, [(":status", "200"), ("content-type", "application/grpc")])
+            te = ",".join(v for k, v in s.headers if k == "te") or "none"
+            self.conn.send_headers(s.id, [(":status", "200"), ("content-type", "application/grpc"),
+                                          ("x-seen-te", te)])
 
     def on_data(self, s, data):
         s.length += len(data)

@@ -8,11 +8,16 @@ every loop a count; results are simple lines the test script compares.
   get PATH               one GET; prints "status N" and the body length
   trailers               POST with request trailers to a `trailer-upstream`;
                          prints the response body and its trailers
+  grpc                   gRPC-shaped stream (h2c_upstream.py's /grpc): --count
+                         messages, each sent after the previous one's answer;
+                         prints the answers, the fields and the trailers; with
+                         --stall-after K stops sending after K and times the end;
+                         with --cancel resets the stream after the answers instead
   stall                  GET --path, stops granting window for --stall seconds
                          after --after bytes, then reads on; prints bytes and sha256
   sse                    prints when each server-sent event arrives
   ws                     WebSocket echo over extended CONNECT: --count messages
-  flood                  --kind reset|continuation|settings: opens a control connection,
+  flood                  --kind reset|continuation|settings|ping: opens a control connection,
                          floods a second one, then checks the control connection
                          and a fresh one still work
   slowhead               begins a header block and never ends it; prints when
@@ -32,18 +37,24 @@ import time
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.settings
 import hpack
-from hyperframe.frame import (ContinuationFrame, Frame, GoAwayFrame, HeadersFrame,
+from hyperframe.frame import (ContinuationFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame,
                               RstStreamFrame, SettingsFrame)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-def connect(args, timeout=10):
-    sock = socket.create_connection(("127.0.0.1", args.port), timeout=timeout)
+def connect(args, timeout=10, rcvbuf=None):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        # Set before connecting, so the window offered stays small too.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(timeout)
+    sock.connect(("127.0.0.1", args.port))
     if args.plain:
         return sock
     context = ssl.create_default_context(cafile=args.ca)
@@ -149,6 +160,106 @@ def cmd_trailers(args):
     print(body.decode().strip())
     for name, value in sorted(trailers.items()):
         print(f"trailer {name}: {value}")
+
+
+def grpc_message(payload):
+    return struct.pack(">BI", 0, len(payload)) + payload
+
+
+def cmd_grpc(args):
+    """One POST stream whose request messages go one at a time, each after
+    the answer to the previous one arrived: the request body is still open
+    while the response streams (gRPC's bidirectional shape)."""
+    c = Client(args)
+    sid = c.headers("POST", args.path, [("content-type", "application/grpc"), ("te", "trailers")],
+                    end_stream=False)
+    pending, answered, ended, data_frames = b"", 0, False, 0
+    end = time.monotonic() + args.deadline
+
+    def on_events(events):
+        nonlocal pending, answered, ended, data_frames
+        for e in events:
+            if isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid:
+                for name, value in e.headers:
+                    print(f"field {name}: {value}", flush=True)
+                if e.stream_ended is not None:
+                    print("the response head ends the stream", flush=True)
+            elif isinstance(e, h2.events.DataReceived) and e.stream_id == sid:
+                data_frames += 1
+                c.conn.acknowledge_received_data(e.flow_controlled_length, sid)
+                pending += e.data
+                while len(pending) >= 5 and len(pending) >= 5 + struct.unpack(">I", pending[1:5])[0]:
+                    n = struct.unpack(">I", pending[1:5])[0]
+                    reply = pending[5:5 + n].decode()
+                    print(f"reply {reply.split(':', 2)[0]}:{reply.split(':', 2)[1]} ({n} bytes)",
+                          flush=True)
+                    pending = pending[5 + n:]
+                    answered += 1
+            elif isinstance(e, h2.events.TrailersReceived) and e.stream_id == sid:
+                # python3-h2 reports a HEADERS frame after the response
+                # head as trailers; it must also end the stream.
+                for name, value in e.headers:
+                    print(f"trailer {name}: {value}", flush=True)
+            elif isinstance(e, h2.events.StreamEnded) and e.stream_id == sid:
+                ended = True
+            elif isinstance(e, h2.events.StreamReset) and e.stream_id == sid:
+                print(f"reset {e.error_code}")
+                ended = True
+        c.flush()
+
+    stall = args.stall_after is not None
+    for i in range(args.stall_after if stall else args.count):
+        # Each message in --pieces DATA frames, --gap seconds apart: usher
+        # must pass on what it has, not wait for more.
+        message = grpc_message(b"msg-%d:" % i + b"x" * args.size)
+        step = -(-len(message) // args.pieces)
+        for k in range(0, len(message), step):
+            if k:
+                time.sleep(args.gap)
+            piece = message[k:k + step]
+            while piece:
+                room = min(c.conn.local_flow_control_window(sid), c.conn.max_outbound_frame_size)
+                if room <= 0:
+                    on_events(c.events(end - time.monotonic()))
+                    continue
+                c.conn.send_data(sid, piece[:room])
+                piece = piece[room:]
+                c.flush()
+        while answered <= i and not ended and time.monotonic() < end:
+            on_events(c.events(end - time.monotonic()))
+        if answered <= i:
+            print(f"no answer to message {i}")
+            return
+    if args.cancel:
+        # The client gives up (a gRPC cancellation): usher must pass it on.
+        c.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
+        c.flush()
+        print(f"cancelled after {answered} answers")
+        time.sleep(0.2)  # let the RST_STREAM leave before the socket closes
+        return
+    if stall:
+        # The request stays open and silent: usher must give up on it.
+        stalled = time.monotonic()
+        while not ended and time.monotonic() < end:
+            try:
+                on_events(c.events(end - time.monotonic()))
+            except (OSError, ConnectionError):
+                print("connection closed")
+                break
+        print(f"stalled {'ended' if ended else 'open'} after {time.monotonic() - stalled:.2f}")
+        return
+    if args.count == 0:
+        # The answer comes while the request is still open (trailers-only).
+        while not ended and time.monotonic() < end:
+            on_events(c.events(end - time.monotonic()))
+    print(f"answered {answered} before the request ended", flush=True)
+    if not ended:
+        c.conn.end_stream(sid)
+        c.flush()
+    while not ended and time.monotonic() < end:
+        on_events(c.events(end - time.monotonic()))
+    print(f"data frames {data_frames}")
+    print("stream ended" if ended else "timeout")
 
 
 def cmd_stall(args):
@@ -300,8 +411,8 @@ def cmd_ws(args):
                     return
 
 
-def raw_connect(args):
-    sock = connect(args)
+def raw_connect(args, rcvbuf=None):
+    sock = connect(args, rcvbuf=rcvbuf)
     sock.sendall(PREFACE + SettingsFrame(0).serialize())
     return sock
 
@@ -377,12 +488,30 @@ def flood_settings(args, sock):
         pass
 
 
+def flood_ping(args, sock):
+    # PINGs sent without reading the ACKs: once the socket buffers toward this
+    # client are full, the ACKs queue up inside the server, which must cap
+    # them (nghttp2's max outbound ack) rather than grow. Sending stops when
+    # the server stops reading (a send that blocks for a second) or closes.
+    sock.settimeout(1)
+    batch = b"".join(PingFrame(0, opaque_data=struct.pack("!Q", i)).serialize()
+                     for i in range(1000))
+    sent = 0
+    try:
+        for _ in range(args.count // 1000):
+            sock.sendall(batch)
+            sent += 1000
+    except OSError:  # timeouts and resets alike: the server stopped taking them
+        pass
+    print(f"pings sent {sent}")
+
+
 def cmd_flood(args):
     control = Client(args)
     status, _, _ = control.response(control.headers("GET", "/echo"))
     print(f"control before {status}")
-    sock = raw_connect(args)
-    {"reset": flood_reset, "continuation": flood_continuation,
+    sock = raw_connect(args, rcvbuf=4096 if args.kind == "ping" else None)
+    {"reset": flood_reset, "ping": flood_ping, "continuation": flood_continuation,
      "settings": flood_settings}[args.kind](args, sock)
     code, closed = read_until_closed(sock, 15)
     print(f"flood goaway {code}")
@@ -465,8 +594,13 @@ def main():
     p.add_argument("--after", type=int, default=64 << 20)
     p.add_argument("--stall", type=float, default=5)
     p.add_argument("--deadline", type=float, default=120)
+    p.add_argument("--pieces", type=int, default=1)
+    p.add_argument("--stall-after", type=int)
+    p.add_argument("--cancel", action="store_true")
+    p.add_argument("--size", type=int, default=0)
+    p.add_argument("--gap", type=float, default=0)
     args = p.parse_args()
-    commands = {"get": cmd_get, "trailers": cmd_trailers, "stall": cmd_stall, "ws": cmd_ws, "sse": cmd_sse,
+    commands = {"get": cmd_get, "trailers": cmd_trailers, "grpc": cmd_grpc, "stall": cmd_stall, "ws": cmd_ws, "sse": cmd_sse,
                 "flood": cmd_flood, "slowhead": cmd_slowhead, "trailer-upstream": cmd_trailer_upstream}
     commands[args.command](args)
 

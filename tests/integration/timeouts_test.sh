@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # servers { timeouts } through the real binary: a stalled head and an idle
 # keep-alive connection are closed in time; a body that keeps moving is never
-# cut off however long it takes in total, and a stalled one is.
+# cut off however long it takes in total, and a stalled one is, also while
+# its response streams back at the same time (gRPC-shaped, h2c upstream).
 source "$(dirname "$0")/lib.sh"
 
 CLIENT="$USHER_SOURCE_DIR/tests/integration/client.py"
 start_upstream app || exit 1
 APP=$UPSTREAM_PORT
+# An h2c upstream that answers each request message as it arrives, while the
+# request body is still streaming in.
+python3 "$USHER_SOURCE_DIR/tests/integration/h2c_upstream.py" >"$TEST_TMP/h2c.out" 2>&1 &
+STARTED_PIDS+=("$!")
+for _ in $(seq 1 100); do
+  H2C=$(sed -n 's/^PORT //p' "$TEST_TMP/h2c.out")
+  [ -n "$H2C" ] && break
+  sleep 0.05
+done
+[ -n "$H2C" ] || { fail "the h2c upstream starts" "$(cat "$TEST_TMP/h2c.out")"; finish; exit 1; }
 HTTP=$(free_port)
 HTTPS=$(free_port)
 config="$TEST_TMP/Caddyfile"
@@ -18,7 +29,7 @@ cat >"$config" <<CONFIG
 	servers {
 		timeouts {
 			read_header 2s
-			read_body 3s
+			read_body 2s
 			idle 2s
 		}
 	}
@@ -26,6 +37,7 @@ cat >"$config" <<CONFIG
 
 localhost {
 	respond /hello "hello" 200
+	reverse_proxy /grpc/* h2c://127.0.0.1:$H2C
 	reverse_proxy 127.0.0.1:$APP
 }
 CONFIG
@@ -60,7 +72,7 @@ read -r state secs first < <(client hold --max 10)
 expect_eq "a connection that never sends a byte is closed" "$state" "closed"
 
 # ---- read_body: 12 pieces 0.5s apart take 5.5s in total, longer than
-# read_body 3s, but never stall for 3s: the upload must go through.
+# read_body 2s, but never stall for 2s: the upload must go through.
 out=$(client trickle --path /upload --pieces 12 --piece-size 500 --gap 0.5)
 echo "$out" | sed 's/^/     /'
 expect_contains "a slow but moving upload is answered with 200" "$out" "HTTP/1.1 200"
@@ -71,7 +83,7 @@ body100=$(head -c 100 /dev/zero | tr '\0' x)
 read -r state secs first < <(client hold --max 10 \
   --data "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n$body100")
 expect_eq "a stalled upload is cut off" "$state" "closed"
-within "the stalled upload is cut off after read_body 3s" "$secs" 2.9 5.5
+within "the stalled upload is cut off after read_body 2s" "$secs" 1.9 4.5
 case "$first" in
   "HTTP/1.1 2"*) fail "a stalled upload never gets a success status" "got: $first" ;;
   *) pass "a stalled upload never gets a success status (${first})" ;;
@@ -80,7 +92,31 @@ esac
 read -r state secs first < <(client hold --max 10 \
   --data 'POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n')
 expect_eq "a stalled chunked upload is cut off" "$state" "closed"
-within "the stalled chunked upload is cut off after read_body 3s" "$secs" 2.9 5.5
+within "the stalled chunked upload is cut off after read_body 2s" "$secs" 1.9 4.5
+
+# ---- read_body while the response streams: the upload and its answers
+# overlap (gRPC-shaped); writing the answers must not hide a stalled upload.
+out=$(client grpc --stall-after 2 --max 15)
+echo "$out" | sed 's/^/     /'
+expect_contains "streamed upload: the response starts before the upload ends" "$out" "status 200"
+expect_contains "streamed upload: each message is answered while the upload goes on" "$out" "reply echo:msg-1"
+read -r _ state secs < <(echo "$out" | grep '^stalled')
+expect_eq "an upload stalled while its response streams is cut off" "$state" "closed"
+within "the stalled streamed upload is cut off after read_body 2s" "${secs:-99}" 1.9 4.5
+# 6 messages 0.8s apart: 4s in total, twice read_body, each gap well under it.
+out=$(client grpc --messages 6 --gap 0.8)
+echo "$out" | sed 's/^/     /'
+expect_contains "a slow but moving streamed upload is answered to the end" "$out" "reply echo:msg-5"
+expect_contains "the slow streamed upload ends with grpc-status 0" "$out" "trailer grpc-status: 0"
+# The same over HTTP/2: each stream watches its own body, and a stalled one
+# is reset (CANCEL = 8) while the connection stays.
+out=$(timeout 30 python3 "$USHER_SOURCE_DIR/tests/integration/h2client.py" grpc --port "$HTTPS" \
+  --ca "$root" --path /grpc/test.Echo/Chat --stall-after 2 --deadline 15 2>&1)
+echo "$out" | sed 's/^/     h2: /'
+expect_contains "h2: the stalled stream's messages were answered first" "$out" "reply echo:msg-1"
+expect_contains "h2: an upload stalled while its response streams is reset" "$out" "reset 8"
+read -r _ _ _ secs < <(echo "$out" | grep '^stalled')
+within "h2: the stalled stream is reset after read_body 2s" "${secs:-99}" 1.9 4.5
 
 # usher still serves after all that.
 expect_eq "usher serves normally afterwards" \

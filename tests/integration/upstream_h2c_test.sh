@@ -2,7 +2,8 @@
 # reverse_proxy to h2c upstreams (HTTP/2 with prior knowledge) through the
 # real binary, against tests/integration/h2c_upstream.py (python3-h2):
 # methods, headers both ways, 100 MiB each way, a gRPC-shaped stream over an
-# HTTP/1.1 chunked client connection, multiplexing, a dying upstream, GOAWAY.
+# HTTP/1.1 chunked client connection and over HTTP/2 end to end,
+# multiplexing, a dying upstream, GOAWAY.
 source "$(dirname "$0")/lib.sh"
 
 # start_h2c NAME [ARGS...]: sets H2C_PORT and H2C_PID.
@@ -234,6 +235,47 @@ expect_contains "gRPC-shaped exchange: 200" "$out" "status 200"
 expect_contains "each request message is answered before the next is sent (first)" "$out" "reply echo:msg-0"
 expect_contains "each request message is answered before the next is sent (last)" "$out" "reply echo:msg-4"
 expect_contains "the upstream's trailers reach the client as chunked trailers" "$out" "trailer grpc-status: 0"
+
+# ---- gRPC end to end over HTTP/2: an h2 client over TLS, an h2c upstream.
+# 5 messages of 100 kB, each in 3 DATA frames 0.2s apart (beyond one
+# flow-control window), each sent only after the previous one's answer.
+out=$(timeout 60 python3 "$USHER_SOURCE_DIR/tests/integration/h2client.py" grpc --port "$HTTPS" \
+  --ca "$root" --host h2c.localhost --path /grpc/test.Echo/Chat --count 5 --pieces 3 --gap 0.2 \
+  --size 100000 --deadline 30 2>&1)
+echo "$out" | sed 's/^/     grpc over h2: /'
+expect_contains "gRPC over h2 end to end: 200" "$out" "field :status: 200"
+expect_contains "gRPC over h2: te: trailers reaches the h2c upstream" "$out" "field x-seen-te: trailers"
+expect_contains "gRPC over h2: the first message is answered while the request streams" "$out" \
+  "reply echo:msg-0 (100011 bytes)"
+expect_contains "gRPC over h2: every message is answered before the request ends" "$out" \
+  "answered 5 before the request ended"
+expect_contains "gRPC over h2: grpc-status 0 reaches the client as HTTP/2 trailers" "$out" \
+  "trailer grpc-status: 0"
+expect_contains "gRPC over h2: the trailers end the stream" "$out" "stream ended"
+# gRPC's trailers-only answer (an immediate error) must stay one HEADERS frame
+# ending the stream: a head followed by an empty DATA frame that ends it
+# reads, to a gRPC client, as a stream that ended without trailers.
+out=$(timeout 60 python3 "$USHER_SOURCE_DIR/tests/integration/h2client.py" grpc --port "$HTTPS" \
+  --ca "$root" --host h2c.localhost --path /grpc-unimplemented/test.Echo/Chat --count 0 \
+  --deadline 30 2>&1)
+echo "$out" | sed 's/^/     trailers-only: /'
+expect_contains "gRPC trailers-only over h2: grpc-status 12 in the head" "$out" "field grpc-status: 12"
+expect_contains "gRPC trailers-only over h2: the head ends the stream" "$out" \
+  "the response head ends the stream"
+expect_contains "gRPC trailers-only over h2: no DATA frame follows" "$out" "data frames 0"
+# A gRPC cancellation (RST_STREAM CANCEL mid-stream) reaches the upstream.
+resets() { get h2c.localhost "https://h2c.localhost:$HTTPS/stats" | json 'd["resets"]'; }
+before=$(resets)
+out=$(timeout 60 python3 "$USHER_SOURCE_DIR/tests/integration/h2client.py" grpc --port "$HTTPS" \
+  --ca "$root" --host h2c.localhost --path /grpc/test.Echo/Chat --count 2 --cancel --deadline 30 2>&1)
+expect_contains "gRPC over h2: the client cancels after two answers" "$out" "cancelled after 2 answers"
+after=$before
+for _ in $(seq 1 20); do
+  after=$(resets)
+  [ "$after" -gt "$before" ] && break
+  sleep 0.1
+done
+expect_eq "gRPC over h2: the cancellation resets the upstream stream" "$((after - before))" "1"
 
 # ---- multiplexing: 200 requests over a handful of upstream connections
 
