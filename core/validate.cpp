@@ -876,14 +876,29 @@ bool is_port(std::string_view text) {
   return value >= 1 && value <= 65535;
 }
 
+// The hosts an admin address may name: "" (`:2019`, bound to 127.0.0.1),
+// localhost and the loopback addresses ([::1] included).
+bool is_admin_host(std::string_view host) {
+  return host.empty() || host == "::1" || is_loopback_host(host);
+}
+
 // `localhost:2019`, `:2019`, `[::1]:2019` or `unix//run/usher/admin.sock`.
 void check_admin(const Config& config, Diagnostics& out) {
   const auto& admin = config.global.admin;
   if (!admin.enabled || admin.address.starts_with("unix/")) return;
   auto colon = admin.address.rfind(':');
-  if (colon == std::string::npos || !is_port(std::string_view(admin.address).substr(colon + 1)))
+  if (colon == std::string::npos || !is_port(std::string_view(admin.address).substr(colon + 1))) {
     report(out, global_origin(config), "invalid admin address " + quoted(admin.address),
            "write `host:port`, e.g. `localhost:2019`");
+    return;
+  }
+  // The admin API can replace the config and stop the process: it has no
+  // authentication, so only this machine may reach it.
+  if (!is_admin_host(std::string_view(admin.address).substr(0, colon)))
+    report(out, global_origin(config),
+           "admin address " + quoted(admin.address) + " is not a loopback address",
+           "the admin API has no authentication; use `localhost:PORT`, `127.0.0.1:PORT`, "
+           "`[::1]:PORT` or a Unix socket like `unix//run/usher/admin.sock`");
 }
 
 constexpr std::string_view kServerProtocols[] = {"h1", "h2", "h2c", "h3"};

@@ -49,6 +49,24 @@ enum class HandlerResult {
   kError,  // error_status is set: run handle_errors, else write a plain error response
 };
 
+/// The health of one upstream as a status page shows it.
+struct UpstreamHealthView {
+  std::string name;             // dial address, as Caddy spells it (`host:port`, `unix//path`)
+  bool active_healthy = true;   // verdict of the last active check (true without checks)
+  bool passive_healthy = true;  // false while max_fails failures lie within fail_duration
+  int in_flight = 0;            // requests being proxied to it now
+  bool healthy() const { return active_healthy && passive_healthy; }
+};
+
+/// The upstreams of one `reverse_proxy` handler; `site` is filled in by the
+/// route table (the site's addresses as written).
+struct UpstreamGroup {
+  std::string site;
+  bool active_checks = false;   // health_uri is set
+  bool passive_checks = false;  // fail_duration is set
+  std::vector<UpstreamHealthView> upstreams;
+};
+
 /// One compiled handler. Built once per config snapshot; shared by every
 /// worker, so handle() must not mutate the handler (per-worker state lives
 /// in WorkerContext, shared health state in atomics).
@@ -56,6 +74,10 @@ class RouteHandler {
  public:
   virtual ~RouteHandler() = default;
   virtual asio::awaitable<HandlerResult> handle(RequestContext& ctx) const = 0;
+  /// Appends the upstream groups this handler (or the routes it nests)
+  /// proxies to; only reverse_proxy and nested route lists have any. For the
+  /// admin API's status and metrics, off the request path.
+  virtual void collect_upstreams(std::vector<UpstreamGroup>& /*out*/) const {}
 };
 
 }  // namespace usher::proxy

@@ -454,6 +454,9 @@ class SubrouteRoute : public RouteHandler {
   asio::awaitable<HandlerResult> handle(RequestContext& ctx) const override {
     co_return co_await routes_.run(ctx);
   }
+  void collect_upstreams(std::vector<UpstreamGroup>& out) const override {
+    routes_.collect_upstreams(out);
+  }
 
  private:
   RouteList routes_;
@@ -574,6 +577,11 @@ RouteList RouteList::compile(const std::vector<core::Route>& routes) {
     list.routes_.push_back(std::move(compiled));
   }
   return list;
+}
+
+void RouteList::collect_upstreams(std::vector<UpstreamGroup>& out) const {
+  for (const CompiledRoute& route : routes_)
+    route.handler->collect_upstreams(out);
 }
 
 asio::awaitable<HandlerResult> RouteList::run(RequestContext& ctx) const {

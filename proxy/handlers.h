@@ -38,6 +38,9 @@ class RouteList {
   /// first matching route runs.
   asio::awaitable<HandlerResult> run(RequestContext& ctx) const;
 
+  /// The upstream groups of every handler in the list, nested ones included.
+  void collect_upstreams(std::vector<UpstreamGroup>& out) const;
+
   bool empty() const { return routes_.empty(); }
   size_t size() const { return routes_.size(); }
 

@@ -184,6 +184,7 @@ class ReverseProxy final : public RouteHandler {
  public:
   explicit ReverseProxy(const core::ReverseProxyHandler& config);
   asio::awaitable<HandlerResult> handle(RequestContext& ctx) const override;
+  void collect_upstreams(std::vector<UpstreamGroup>& out) const override;
 
  private:
   Forwarded forwarded(const RequestContext& ctx) const;
@@ -246,6 +247,19 @@ ReverseProxy::ReverseProxy(const core::ReverseProxyHandler& config)
         config.active_health, lb_,
         std::shared_ptr<const std::vector<UpstreamEndpoint>>(upstreams_, &upstreams_->endpoints));
   }
+}
+
+void ReverseProxy::collect_upstreams(std::vector<UpstreamGroup>& out) const {
+  UpstreamGroup group;
+  group.active_checks = health_ != nullptr;
+  group.passive_checks = lb_->passive_enabled();
+  const auto now = Clock::now();
+  for (size_t i = 0; i < lb_->size(); ++i) {
+    const UpstreamHealth& health = lb_->health(i);
+    group.upstreams.push_back(
+        {lb_->name(i), health.active_healthy(), health.passive_healthy(now), health.in_flight()});
+  }
+  out.push_back(std::move(group));
 }
 
 // ------------------------------------------------------------ the request upstream

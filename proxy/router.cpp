@@ -26,6 +26,7 @@ struct CompiledSite {
   RouteList error_routes;
   std::shared_ptr<const AccessLog> access_log;  // null = no `log`
   size_t path_length = 0;  // longest path in its addresses: longer paths are tried first
+  std::string name;        // its addresses as written, for status pages
 };
 
 namespace {
@@ -132,6 +133,15 @@ size_t longest_path(const core::Site& site) {
   for (const core::SiteAddress& a : site.addresses)
     longest = std::max(longest, a.path.size());
   return longest;
+}
+
+std::string site_name(const core::Site& site) {
+  std::string name;
+  for (const core::SiteAddress& a : site.addresses)
+    name += (name.empty() ? "" : ", ") +
+            (!a.original.empty() ? a.original
+                                 : a.host + (a.port != 0 ? ":" + std::to_string(a.port) : ""));
+  return name;
 }
 
 // ------------------------------------------------------------ the exchange seen by handlers
@@ -327,6 +337,7 @@ std::shared_ptr<const RouteTable> RouteTable::build(const core::Config& config,
     compiled->error_routes = RouteList::compile(site.error_routes);
     if (site.log) compiled->access_log = AccessLog::open(*site.log, sinks);
     compiled->path_length = longest_path(site);
+    compiled->name = site_name(site);
     impl.index_site(site, compiled.get(), config.global);
     impl.sites.push_back(std::move(compiled));
   }
@@ -339,6 +350,18 @@ std::shared_ptr<const RouteTable> RouteTable::build(const core::Config& config,
 
 RouteTable::RouteTable() : impl_(std::make_unique<Impl>()) {}
 RouteTable::~RouteTable() = default;
+
+std::vector<UpstreamGroup> RouteTable::upstreams() const {
+  std::vector<UpstreamGroup> out;
+  for (const auto& site : impl_->sites) {
+    size_t first = out.size();
+    site->routes.collect_upstreams(out);
+    site->error_routes.collect_upstreams(out);
+    for (size_t i = first; i < out.size(); ++i)
+      out[i].site = site->name;
+  }
+  return out;
+}
 
 asio::awaitable<void> RouteTable::serve(Exchange& exchange, WorkerContext& worker) const {
   if (co_await impl_->answer_challenge(exchange)) co_return;

@@ -7,6 +7,7 @@
 #include "core/certificates.h"
 #include "core/config.h"
 #include "proxy/exchange.h"
+#include "proxy/handler.h"
 
 namespace usher::proxy {
 
@@ -33,6 +34,10 @@ class RouteTable {
   /// the matching site's routes (404 when no site serves the host), then
   /// the access log line.
   asio::awaitable<void> serve(Exchange& exchange, WorkerContext& worker) const;
+
+  /// Every reverse_proxy handler's upstreams and their health now, by site
+  /// in config order (admin API status and metrics; reads atomics only).
+  std::vector<UpstreamGroup> upstreams() const;
 
  private:
   RouteTable();

@@ -5,24 +5,33 @@
 #include <unistd.h>
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <set>
 
 #include "cmd/usher/systemd_notify.h"  // Type=notify: readiness, reloads, watchdog
 
 #include "acme/local_ca.h"
+#include "cmd/usher/admin_address.h"
+#include "cmd/usher/admin_server.h"
 #include "cmd/usher/certificates.h"
 #include "cmd/usher/cli.h"
+#include "cmd/usher/status.h"
 #include "core/clock.h"
+#include "core/config_yaml.h"
 #include "core/data_dir.h"
+#include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/server.h"
 #include "proxy/site_plan.h"
 #include "proxy/tls_context.h"
+#include "usher/version.h"
 
 namespace usher::cmd {
 
@@ -142,8 +151,52 @@ void print_welcome(const Runtime& runtime, std::ostream& out) {
   out.flush();
 }
 
-/// The process while it serves: signals, reloads, ticket key rotation.
-class Instance {
+/// The site addresses as written, per site (status pages).
+std::vector<std::vector<std::string>> site_addresses(const core::Config& config) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& site : config.sites) {
+    auto& addresses = out.emplace_back();
+    for (const auto& a : site.addresses)
+      addresses.push_back(a.original.empty() ? a.host : a.original);
+  }
+  return out;
+}
+
+std::string join_lines(const std::vector<std::string>& lines, std::string_view separator) {
+  std::string out;
+  for (const auto& line : lines)
+    out += (out.empty() ? "" : std::string(separator)) + line;
+  return out;
+}
+
+/// `usher_upstream_healthy{site,upstream}`: one sample per site and upstream
+/// (an upstream behind two reverse_proxy handlers of one site is healthy
+/// only when both see it so; Prometheus rejects duplicate series).
+void write_upstream_metrics(const std::vector<proxy::UpstreamGroup>& groups,
+                            proxy::MetricsWriter& out) {
+  std::vector<std::pair<std::pair<std::string, std::string>, bool>> series;
+  for (const auto& group : groups) {
+    for (const auto& u : group.upstreams) {
+      auto key = std::make_pair(group.site, u.name);
+      auto it = std::find_if(series.begin(), series.end(),
+                             [&](const auto& entry) { return entry.first == key; });
+      if (it == series.end()) {
+        series.emplace_back(key, u.healthy());
+      } else {
+        it->second = it->second && u.healthy();
+      }
+    }
+  }
+  out.family("usher_upstream_healthy", "gauge",
+             "1 when the upstream takes requests (active and passive health checks pass).");
+  for (const auto& [key, healthy] : series)
+    out.sample("usher_upstream_healthy", {{"site", key.first}, {"upstream", key.second}},
+               healthy ? 1 : 0);
+}
+
+/// The process while it serves: signals, reloads, ticket key rotation, and
+/// the admin API's actions.
+class Instance final : public AdminActions {
  public:
   Instance(const core::Config& config, const ConfigSource& source)
       : source_(source),
@@ -162,7 +215,8 @@ class Instance {
     return true;
   }
 
-  int run(std::ostream& out) {
+  /// `admin` is the address the API listens on; nullopt = `admin off`.
+  int run(const std::optional<AdminAddress>& admin, std::ostream& out) {
     // New or renewed certificates reach the workers as a fresh TLS context.
     hub_.on_publish([this] { publish_certificates(); });
     try {
@@ -173,8 +227,23 @@ class Instance {
       return kExitFailure;
     }
     hub_.start();
-    spdlog::info("usher started: {} sites, {} workers", runtime_->config.sites.size(),
-                 server_.worker_count());
+    started_ = std::chrono::steady_clock::now();
+    // The API last: its actions (reload, status) expect a running server.
+    if (admin) {
+      try {
+        admin_ = std::make_unique<AdminServer>(*admin, *this);
+        admin_->start();
+      } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        admin_.reset();
+        server_.stop(std::chrono::milliseconds(0));
+        hub_.stop();
+        return kExitFailure;
+      }
+    }
+    spdlog::info("usher started: {} sites, {} workers, admin API {}", runtime_->config.sites.size(),
+                 server_.worker_count(), admin ? "on " + admin->str() : "off");
+    // systemd: notify_ready() belongs here, once every listener is open.
     print_welcome(*runtime_, out);
     systemd::notify_ready();  // every listener is open: `systemctl start` may return
     watchdog_.start();
@@ -207,12 +276,24 @@ class Instance {
         wait_for_signal(signals);
         return;
       }
-      auto grace = runtime_->config.global.grace_period.value_or(kDefaultGracePeriod);
-      spdlog::info("shutting down: letting requests in flight finish (up to {} ms)", grace.count());
-      server_.stop(grace);
-      hub_.stop();
-      control_.stop();
+      shutdown();
     });
+  }
+
+  /// SIGTERM, SIGINT and POST /stop: stop the API (no reload may start
+  /// during the drain), then drain the data plane.
+  void shutdown() {
+    if (stopping_.exchange(true)) return;
+    if (admin_) admin_->stop();
+    std::chrono::milliseconds grace;
+    {
+      std::lock_guard lock(runtime_mutex_);
+      grace = runtime_->config.global.grace_period.value_or(kDefaultGracePeriod);
+    }
+    spdlog::info("shutting down: letting requests in flight finish (up to {} ms)", grace.count());
+    server_.stop(grace);
+    hub_.stop();
+    control_.stop();
   }
 
   void schedule_ticket_rotation() {
@@ -224,8 +305,8 @@ class Instance {
     });
   }
 
-  /// SIGHUP: a new config replaces the running one only once it is
-  /// completely valid and built; otherwise the old one keeps serving.
+  /// SIGHUP: reads the config file again (not what POST /load sent last:
+  /// the file on disk is the source of truth, as in Caddy).
   void reload() {
     systemd::ReloadNotice notice;  // RELOADING=1 now, READY=1 however the reload ends
     if (source_.path.empty()) {
@@ -234,32 +315,116 @@ class Instance {
     }
     auto loaded = core::load_config_file(source_.path, source_.format);
     core::check_config(loaded);
+    apply(loaded, source_.path);
+  }
+
+  /// The one reload path (SIGHUP and POST /load): a new config replaces the
+  /// running one only once it is completely valid and built; otherwise the
+  /// old one keeps serving. Logs the outcome once.
+  LoadOutcome apply(const core::LoadedConfig& loaded, const std::string& origin) {
+    std::lock_guard reloading(reload_mutex_);
+    // systemd: notify_reloading() belongs here, and notify_ready() on return.
+    LoadOutcome outcome;
     for (const auto& d : loaded.diagnostics.items()) {
       if (d.is_error()) {
-        spdlog::error("reload: {}", d.str());
+        outcome.errors.push_back(d.str());
       } else {
         spdlog::warn("reload: {}", d.str());
       }
     }
-    if (loaded.diagnostics.has_errors()) {
-      spdlog::error("reload of {} failed; still serving the previous config", source_.path);
-      return;
+    if (stopping_) outcome.errors.push_back("usher is shutting down");
+    if (outcome.errors.empty()) {
+      try {
+        auto next = build_runtime(loaded.config, hub_);
+        std::lock_guard lock(runtime_mutex_);
+        // Server::publish opens new listeners first and has posted the
+        // snapshot to every worker when it returns; requests in flight hold
+        // the old routes and TLS contexts themselves, the old runtime is
+        // only their builder.
+        server_.publish(snapshot_of(*next, hub_, ticket_keys_));
+        runtime_ = std::move(next);
+        outcome.applied = true;
+        outcome.sites = runtime_->config.sites.size();
+      } catch (const std::exception& e) {
+        outcome.errors.push_back(e.what());
+      }
     }
-    try {
-      auto next = build_runtime(loaded.config, hub_);
-      std::lock_guard lock(runtime_mutex_);
-      server_.publish(snapshot_of(*next, hub_, ticket_keys_));
-      // Requests in flight hold the old routes and TLS contexts themselves;
-      // the old runtime is only their builder.
-      runtime_ = std::move(next);
-      spdlog::info("reloaded {}: {} sites", source_.path, runtime_->config.sites.size());
-    } catch (const std::exception& e) {
-      spdlog::error("reload of {} failed: {}; still serving the previous config", source_.path,
-                    e.what());
+    if (!outcome.applied) {
+      spdlog::error("reload of {} failed: {}; still serving the previous config", origin,
+                    join_lines(outcome.errors, "; "));
+      return outcome;
     }
+    spdlog::info("reloaded {}: {} sites", origin, outcome.sites);
+    if (admin_ && effective_admin_address(loaded.config.global.admin, std::getenv(kAdminEnvVar)) !=
+                      admin_config_)
+      spdlog::warn("the admin address changed; the API stays on {} until restart",
+                   admin_->address().str());
+    return outcome;
   }
 
+  // ---------------------------------------------------------------- admin API
+
+  LoadOutcome load(const std::string& text, core::ConfigFormat format) override {
+    // Messages name the file the instance runs from, so that line numbers
+    // point at what the person edits (and imports resolve next to it).
+    const std::string name = source_.path.empty() ? "admin:/load" : source_.path;
+    auto loaded = core::load_config_text(text, name, format);
+    core::check_config(loaded);
+    return apply(loaded, name + " (admin API)");
+  }
+
+  std::string config_yaml() override {
+    std::lock_guard lock(runtime_mutex_);
+    return core::to_yaml(runtime_->config);
+  }
+
+  std::string status_json() override {
+    InstanceStatus status;
+    status.version = kVersion;
+    status.uptime = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now() - started_);
+    status.config_path = source_.path;
+    status.workers = server_.worker_count();
+    {
+      std::lock_guard lock(runtime_mutex_);
+      status.sites = site_addresses(runtime_->config);
+      status.listeners = runtime_->plan.listeners;
+      status.upstreams = runtime_->routes->upstreams();
+    }
+    if (auto* acme = hub_.acme()) status.certificates = acme->status();
+    return status_to_json(status).dump() + "\n";
+  }
+
+  std::string metrics() override {
+    proxy::MetricsWriter out;
+    server_.write_metrics(out);
+    hub_.write_metrics(out);
+    std::shared_ptr<const proxy::RouteTable> routes;
+    {
+      std::lock_guard lock(runtime_mutex_);
+      routes = runtime_->routes;
+    }
+    write_upstream_metrics(routes->upstreams(), out);
+    return out.text();
+  }
+
+  void request_stop() override {
+    spdlog::info("stop requested through the admin API");
+    asio::post(control_, [this] { shutdown(); });
+  }
+
+ public:
+  /// The admin address the instance started with, as configured (to notice
+  /// a reload that changes it).
+  void set_admin_config(std::string address) { admin_config_ = std::move(address); }
+
+ private:
   ConfigSource source_;
+  std::mutex
+      reload_mutex_;  // one reload at a time (SIGHUP on the control thread, /load on the API's)
+  std::atomic<bool> stopping_{false};
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::string admin_config_;
   // Declared before server_ so that it is destroyed after it: TLS contexts
   // and routes in the workers refer to its challenge responder.
   CertificateHub hub_{system_clock()};
@@ -270,6 +435,8 @@ class Instance {
   asio::io_context control_;
   systemd::Watchdog watchdog_{control_};  // WATCHDOG=1 when the unit sets WatchdogSec
   asio::steady_timer rotation_{control_};
+  // Last: destroyed (stopped) first, while everything its actions use lives.
+  std::unique_ptr<AdminServer> admin_;
 };
 
 }  // namespace
@@ -282,9 +449,22 @@ int run_instance(const core::Config& config, const ConfigSource& source, std::os
   // gone, such as a CA's TLS-ALPN-01 check) and libcurl under CURLOPT_NOSIGNAL
   // leaves SIGPIPE to the application. Writes then fail with EPIPE instead.
   std::signal(SIGPIPE, SIG_IGN);
+  std::string admin_config =
+      effective_admin_address(config.global.admin, std::getenv(kAdminEnvVar));
+  std::optional<AdminAddress> admin;
+  if (!admin_config.empty()) {
+    std::string error;
+    admin = parse_admin_address(admin_config, &error);
+    if (!admin) {
+      err << "usher: " << error
+          << (config.global.admin == core::AdminConfig{} ? " (from $USHER_ADMIN)" : "") << "\n";
+      return kExitConfig;
+    }
+  }
   Instance instance(config, source);
+  instance.set_admin_config(admin_config);
   if (!instance.prepare(config, err)) return kExitConfig;
-  return instance.run(out);
+  return instance.run(admin, out);
 }
 
 }  // namespace usher::cmd

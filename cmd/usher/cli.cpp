@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -12,8 +14,11 @@
 #include "acme/certs_report.h"
 #include "acme/local_ca.h"
 #include "acme/trust.h"
+#include "cmd/usher/admin_address.h"
+#include "cmd/usher/admin_client.h"
 #include "cmd/usher/app.h"
 #include "cmd/usher/flags.h"
+#include "cmd/usher/status.h"
 #include "core/caddyfile/format.h"
 #include "core/clock.h"
 #include "core/config_loader.h"
@@ -349,9 +354,190 @@ int run_trust(const ParsedFlags& flags, Context& ctx) {
   }
 }
 
-/// `usher certs`: the managed ACME certificates, read from the data
-/// directory, so it works whether or not usher is running.
+// ------------------------------------------------------------ admin API clients
+
+/// The `admin` option of the config the command line names (or the default
+/// config file found), when it sets one; nullopt otherwise.
+std::optional<core::AdminConfig> admin_of_config(const ParsedFlags& flags) {
+  std::string path = config_path(flags);
+  if (path.empty()) return std::nullopt;
+  core::ConfigFormat format = core::ConfigFormat::kAuto;
+  if (auto adapter = flags.get("adapter")) core::parse_config_format(*adapter, &format);
+  // A config with errors elsewhere still names its admin address (the
+  // global options come first): `usher reload` of a broken file must reach
+  // the instance, which then reports the errors.
+  auto loaded = core::load_config_file(path, format);
+  if (loaded.config.global.admin == core::AdminConfig{}) return std::nullopt;
+  return loaded.config.global.admin;
+}
+
+/// The admin API a client verb talks to: --address; else the `admin`
+/// option of the config file; else $USHER_ADMIN; else localhost:2019.
+/// nullopt (with the message printed) when that is off or malformed.
+std::optional<AdminAddress> admin_target(const ParsedFlags& flags, Context& ctx, const char* verb,
+                                         bool report_off = true) {
+  std::string text;
+  std::string source;
+  if (auto address = flags.get("address")) {
+    text = *address;
+    source = "--address";
+  } else if (auto admin = admin_of_config(flags)) {
+    if (!admin->enabled) {
+      if (!report_off) return std::nullopt;
+      ctx.err << "usher " << verb << ": the config sets `admin off`, so no admin API listens; "
+              << "pass --address if usher runs with another config\n";
+      return std::nullopt;
+    }
+    text = admin->address;
+    source = "the config's `admin` option";
+  } else if (const char* env = std::getenv(kAdminEnvVar); env != nullptr && *env != '\0') {
+    text = env;
+    source = std::string("$") + kAdminEnvVar;
+  } else {
+    text = kDefaultAdminAddress;
+  }
+  std::string error;
+  auto address = parse_admin_address(text, &error);
+  if (!address)
+    ctx.err << "usher " << verb << ": " << error << (source.empty() ? "" : " (from " + source + ")")
+            << "\n";
+  return address;
+}
+
+int unreachable(Context& ctx, const char* verb, const AdminUnreachable& e) {
+  ctx.err << "usher " << verb << ": " << e.what() << "\n"
+          << "is usher running? is `admin` off? (the address comes from --address, the config's "
+             "`admin` option, $USHER_ADMIN, else localhost:2019)\n";
+  return kExitFailure;
+}
+
+/// A reply other than the expected one: its status and text, exit 1.
+int unexpected_reply(Context& ctx, const char* verb, const AdminResponse& response) {
+  ctx.err << "usher " << verb << ": the admin API answered " << response.status << ": "
+          << response.body << (response.body.ends_with('\n') ? "" : "\n");
+  return kExitFailure;
+}
+
+/// `usher reload`: sends the config file to the running instance, which
+/// validates and applies it; exits once it is applied (systemd's ExecReload).
+int run_reload(const ParsedFlags& flags, Context& ctx) {
+  if (flags.has("config") && !flags.positional.empty())
+    return usage_error(ctx, *find_verb("reload"), "give the config file once");
+  core::ConfigFormat requested = core::ConfigFormat::kAuto;
+  if (auto adapter = flags.get("adapter");
+      adapter && !core::parse_config_format(*adapter, &requested)) {
+    ctx.err << "unknown adapter `" << *adapter << "`; expected `caddyfile` or `yaml`\n";
+    return kExitUsage;
+  }
+  std::string path = config_path(flags);
+  if (path.empty()) {
+    ctx.err << "usher reload: no config file found: looked for ./Caddyfile and "
+               "/etc/usher/Caddyfile; pass one with --config FILE\n";
+    return kExitConfig;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    ctx.err << "usher reload: cannot read " << path << "\n";
+    return kExitConfig;
+  }
+  auto address = admin_target(flags, ctx, "reload");
+  if (!address) return kExitFailure;
+  bool yaml = core::detect_config_format(path, requested) == core::ConfigFormat::kYaml;
+  try {
+    auto response = admin_request(*address, "POST", "/load", text.str(),
+                                  yaml ? "application/yaml" : "text/caddyfile");
+    if (response.status == 200) {
+      ctx.out << "usher reload: " << path << ": " << response.body;
+      return kExitOk;
+    }
+    if (response.status == 400) {
+      ctx.err << response.body << "usher reload: " << path
+              << " was rejected; the running config is unchanged\n";
+      return kExitConfig;
+    }
+    return unexpected_reply(ctx, "reload", response);
+  } catch (const AdminUnreachable& e) {
+    return unreachable(ctx, "reload", e);
+  } catch (const std::exception& e) {
+    ctx.err << "usher reload: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+/// `usher stop`: asks the running instance for a graceful shutdown.
+int run_stop(const ParsedFlags& flags, Context& ctx) {
+  auto address = admin_target(flags, ctx, "stop");
+  if (!address) return kExitFailure;
+  try {
+    auto response = admin_request(*address, "POST", "/stop");
+    if (response.status != 200) return unexpected_reply(ctx, "stop", response);
+    ctx.out << "usher stop: the usher at " << address->str()
+            << " is shutting down (requests in flight finish first)\n";
+    return kExitOk;
+  } catch (const AdminUnreachable& e) {
+    return unreachable(ctx, "stop", e);
+  } catch (const std::exception& e) {
+    ctx.err << "usher stop: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+/// GET /status of the running instance, parsed; throws AdminUnreachable.
+acme::Json fetch_status(const AdminAddress& address, std::chrono::seconds timeout,
+                        std::string* raw) {
+  auto response = admin_request(address, "GET", "/status", {}, {}, timeout);
+  if (response.status != 200)
+    throw std::runtime_error("the admin API answered " + std::to_string(response.status) + ": " +
+                             response.body);
+  if (raw != nullptr) *raw = response.body;
+  return acme::Json::parse(response.body);
+}
+
+/// `usher status`: what the running instance serves and how its upstreams
+/// and certificates are doing.
+int run_status(const ParsedFlags& flags, Context& ctx) {
+  auto address = admin_target(flags, ctx, "status");
+  if (!address) return kExitFailure;
+  try {
+    std::string raw;
+    acme::Json status = fetch_status(*address, kAdminClientTimeout, &raw);
+    if (flags.has("json")) {
+      ctx.out << raw;
+    } else {
+      ctx.out << format_status(status);
+    }
+    return kExitOk;
+  } catch (const AdminUnreachable& e) {
+    return unreachable(ctx, "status", e);
+  } catch (const std::exception& e) {
+    ctx.err << "usher status: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+// `usher certs` asks a running instance first, briefly: nothing answering
+// is the normal case when usher is stopped.
+constexpr std::chrono::seconds kCertsLiveTimeout{3};
+
+/// `usher certs`: the managed ACME certificates: the running instance's live
+/// view when one answers, else read from the data directory, so it works
+/// whether or not usher is running.
 int run_certs(const ParsedFlags& flags, Context& ctx) {
+  if (auto address = admin_target(flags, ctx, "certs", /*report_off=*/false)) {
+    try {
+      auto statuses = certificates_from_json(fetch_status(*address, kCertsLiveTimeout, nullptr));
+      ctx.out << acme::format_certs_report(statuses);
+      ctx.err << "(live view of the usher at " << address->str() << ")\n";
+      return kExitOk;
+    } catch (const AdminUnreachable&) {
+      // Not running (or API off): the data directory has the same facts.
+    } catch (const std::exception& e) {
+      ctx.err << "usher certs: the running usher's status is unreadable (" << e.what()
+              << "); reading the data directory\n";
+    }
+  }
   int exit_code = kExitOk;
   auto storage = storage_from_flags(flags, ctx, exit_code);
   if (!storage) return exit_code;
@@ -368,6 +554,10 @@ const std::vector<FlagSpec> kConfigFlags = {
     {"config", true, "config file (default ./Caddyfile, else /etc/usher/Caddyfile)"},
     {"adapter", true, "config format: caddyfile or yaml (default: from the file name)"},
 };
+
+const FlagSpec kAddressFlag = {
+    "address", true,
+    "admin API address (default: the config's `admin`, else $USHER_ADMIN, else localhost:2019)"};
 
 std::vector<FlagSpec> with_config_flags(std::vector<FlagSpec> extra) {
   extra.insert(extra.begin(), kConfigFlags.begin(), kConfigFlags.end());
@@ -408,6 +598,8 @@ const std::vector<Verb>& verbs() {
        "Checks the config like `validate`, then serves its sites until SIGTERM or SIGINT\n"
        "(graceful: requests in flight get grace_period to finish). SIGHUP reloads the\n"
        "config file; a config with errors is logged and the running one keeps serving.\n"
+       "The admin API (reload, stop, status, metrics) listens on the `admin` option's\n"
+       "address, else $USHER_ADMIN, else localhost:2019; `admin off` disables it.\n"
        "Exit status: 0 after a clean shutdown, 1 when a port cannot be opened,\n"
        "64 usage error, 78 invalid config.",
        with_config_flags({}), 1, run_run},
@@ -434,8 +626,28 @@ const std::vector<Verb>& verbs() {
        "Lists every ACME certificate in the data directory: names, issuer, expiry,\n"
        "next renewal (or next retry) and the last error. Reads the data directory\n"
        "only, so it works whether or not usher is running. With --config, the data\n"
-       "directory follows the config's `storage` option.",
-       with_config_flags({}), 1, run_certs},
+       "directory follows the config's `storage` option.\n"
+       "When a running usher answers on its admin API, shows its live view instead.",
+       with_config_flags({kAddressFlag}), 1, run_certs},
+      {"reload", "usher reload [--config FILE] [--adapter NAME] [--address ADDR]",
+       "apply a config file to the running usher",
+       "Sends the config file to the running usher's admin API (POST /load), which\n"
+       "checks it like `validate` and applies it without dropping a connection.\n"
+       "Returns once the new config serves. The address is --address, else the\n"
+       "config's `admin` option, else $USHER_ADMIN, else localhost:2019.\n"
+       "Exit status: 0 applied, 1 no usher answers, 64 usage error,\n"
+       "78 config rejected (the running config is unchanged).",
+       with_config_flags({kAddressFlag}), 1, run_reload},
+      {"stop", "usher stop [--address ADDR]", "stop the running usher gracefully",
+       "Asks the running usher (POST /stop) to shut down as on SIGTERM: requests in\n"
+       "flight get grace_period to finish. Exit status: 0 asked, 1 no usher answers.",
+       with_config_flags({kAddressFlag}), 1, run_stop},
+      {"status", "usher status [--address ADDR] [--json]", "show what the running usher serves",
+       "Shows the running usher's sites, listeners, upstreams (up or down, and why)\n"
+       "and certificates (expiry, next renewal, last error), from GET /status.\n"
+       "Exit status: 0 shown, 1 no usher answers.",
+       with_config_flags({kAddressFlag, {"json", false, "print the status JSON as it is"}}), 1,
+       run_status},
       {"fmt",
        "usher fmt [--overwrite] [FILE|-]",
        "format a Caddyfile canonically",

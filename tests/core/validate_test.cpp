@@ -325,6 +325,16 @@ INSTANTIATE_TEST_SUITE_P(
                  [](Config& c) { c.global.admin.address = "localhost"; },
                  {"Caddyfile: invalid admin address `localhost`; write `host:port`, e.g. "
                   "`localhost:2019`"}},
+        RuleCase{"NonLoopbackAdminAddress",
+                 [](Config& c) { c.global.admin.address = "0.0.0.0:2019"; },
+                 {"Caddyfile: admin address `0.0.0.0:2019` is not a loopback address; the admin "
+                  "API has no authentication; use `localhost:PORT`, `127.0.0.1:PORT`, "
+                  "`[::1]:PORT` or a Unix socket like `unix//run/usher/admin.sock`"}},
+        RuleCase{"LoopbackAdminAddressesAreFine",
+                 [](Config& c) { c.global.admin.address = "[::1]:2019"; },
+                 {}},
+        RuleCase{
+            "BarePortAdminAddressIsFine", [](Config& c) { c.global.admin.address = ":2020"; }, {}},
         RuleCase{"UnixAdminAddressIsFine",
                  [](Config& c) { c.global.admin.address = "unix//run/usher/admin.sock"; },
                  {}},

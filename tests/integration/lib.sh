@@ -13,6 +13,10 @@ export PATH=/usr/bin:$PATH
 TESTS_PASSED=0
 TESTS_FAILED=0
 TEST_TMP=$(mktemp -d)
+# Each test's usher gets a private admin API socket: the default
+# localhost:2019 would be shared by tests running side by side (and by a real
+# usher on the machine). A config's own `admin` option still wins.
+export USHER_ADMIN="unix/$TEST_TMP/admin.sock"
 
 pass() { TESTS_PASSED=$((TESTS_PASSED + 1)); echo "ok   $1"; }
 fail() {

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include "core/config_loader.h"
 #include "core/diagnostic.h"
 #include "proxy/handlers.h"
 #include "tests/proxy/fake_exchange.h"
@@ -400,6 +401,44 @@ TEST(RouteTable, WritesOneJsonAccessLogLinePerExchangeWithoutSecrets) {
         "\"tls\":\"TLSv1.3\"", "\"ts\":"})
     EXPECT_NE(line.find(field), std::string::npos) << field << " in " << line;
   EXPECT_EQ(text.find("secret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace usher::proxy
+
+namespace usher::proxy {
+namespace {
+
+TEST(RouteTable, ListsEveryReverseProxysUpstreamsBySiteNestedOnesIncluded) {
+  auto loaded = core::load_config_text(R"(a.example.com {
+	handle /api/* {
+		reverse_proxy 127.0.0.1:9001 127.0.0.1:9002
+	}
+	reverse_proxy unix//run/app.sock {
+		fail_duration 30s
+	}
+}
+b.example.com {
+	respond "no upstreams here"
+}
+)",
+                                       "Caddyfile", core::ConfigFormat::kCaddyfile);
+  ASSERT_FALSE(loaded.diagnostics.has_errors()) << loaded.diagnostics.items().front().str();
+  const auto table = RouteTable::build(loaded.config, {});
+  const auto groups = table->upstreams();
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0].site, "a.example.com");
+  ASSERT_EQ(groups[0].upstreams.size(), 2u);
+  EXPECT_EQ(groups[0].upstreams[0].name, "127.0.0.1:9001");
+  EXPECT_EQ(groups[0].upstreams[1].name, "127.0.0.1:9002");
+  EXPECT_TRUE(groups[0].upstreams[0].healthy());
+  EXPECT_FALSE(groups[0].active_checks);
+  EXPECT_FALSE(groups[0].passive_checks);
+  EXPECT_EQ(groups[1].site, "a.example.com");
+  ASSERT_EQ(groups[1].upstreams.size(), 1u);
+  EXPECT_EQ(groups[1].upstreams[0].name, "unix//run/app.sock");
+  EXPECT_TRUE(groups[1].passive_checks);
+  EXPECT_EQ(groups[1].upstreams[0].in_flight, 0);
 }
 
 }  // namespace
