@@ -243,7 +243,6 @@ class Instance final : public AdminActions {
     }
     spdlog::info("usher started: {} sites, {} workers, admin API {}", runtime_->config.sites.size(),
                  server_.worker_count(), admin ? "on " + admin->str() : "off");
-    // systemd: notify_ready() belongs here, once every listener is open.
     print_welcome(*runtime_, out);
     systemd::notify_ready();  // every listener is open: `systemctl start` may return
     watchdog_.start();
@@ -267,10 +266,6 @@ class Instance final : public AdminActions {
   void wait_for_signal(asio::signal_set& signals) {
     signals.async_wait([this, &signals](std::error_code ec, int signal) {
       if (ec) return;
-      if (signal != SIGHUP) {
-        systemd::notify_stopping();
-        watchdog_.stop();
-      }
       if (signal == SIGHUP) {
         reload();
         wait_for_signal(signals);
@@ -284,6 +279,8 @@ class Instance final : public AdminActions {
   /// during the drain), then drain the data plane.
   void shutdown() {
     if (stopping_.exchange(true)) return;
+    systemd::notify_stopping();
+    watchdog_.stop();
     if (admin_) admin_->stop();
     std::chrono::milliseconds grace;
     {
@@ -308,7 +305,6 @@ class Instance final : public AdminActions {
   /// SIGHUP: reads the config file again (not what POST /load sent last:
   /// the file on disk is the source of truth, as in Caddy).
   void reload() {
-    systemd::ReloadNotice notice;  // RELOADING=1 now, READY=1 however the reload ends
     if (source_.path.empty()) {
       spdlog::warn("reload: this instance has no config file to read again");
       return;
@@ -323,7 +319,7 @@ class Instance final : public AdminActions {
   /// old one keeps serving. Logs the outcome once.
   LoadOutcome apply(const core::LoadedConfig& loaded, const std::string& origin) {
     std::lock_guard reloading(reload_mutex_);
-    // systemd: notify_reloading() belongs here, and notify_ready() on return.
+    systemd::ReloadNotice notice;  // RELOADING=1 now, READY=1 however the reload ends
     LoadOutcome outcome;
     for (const auto& d : loaded.diagnostics.items()) {
       if (d.is_error()) {
