@@ -266,6 +266,15 @@ redirect=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://localhos
 expect_eq "the port below 1024 answers (redirect to HTTPS)" "$redirect" 308
 expect_file "the local CA lives in the state directory, usher's only" "$root_crt" 600 usher:usher
 
+# The admin socket is the service's (0700 directory): root reaches it too, so
+# `sudo usher status` works from a shell.
+if /usr/bin/usher help status >/dev/null 2>&1; then
+  status_out=$(env "${unit_env[@]}" /usr/bin/usher status 2>&1)
+  status_rc=$?
+  expect_eq "root reaches the admin socket (usher status exits 0)" "$status_rc" 0
+  expect_contains "usher status names the site" "$status_out" "localhost"
+fi
+
 # ---- reload: the unit's ExecReload, as systemctl reload runs it
 
 read -r -a reload_argv <<<"$exec_reload"
