@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/package and scripts/package-arm64: builds the Debian
 # package of the working tree with debhelper (docs/decisions/0010-debian-package.md).
 

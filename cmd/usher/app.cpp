@@ -260,10 +260,6 @@ class Instance final : public AdminActions {
   void wait_for_signal(asio::signal_set& signals) {
     signals.async_wait([this, &signals](std::error_code ec, int signal) {
       if (ec) return;
-      if (signal != SIGHUP) {
-        systemd::notify_stopping();
-        watchdog_.stop();
-      }
       if (signal == SIGHUP) {
         reload();
         wait_for_signal(signals);
@@ -277,6 +273,8 @@ class Instance final : public AdminActions {
   /// during the drain), then drain the data plane.
   void shutdown() {
     if (stopping_.exchange(true)) return;
+    systemd::notify_stopping();
+    watchdog_.stop();
     if (admin_) admin_->stop();
     std::chrono::milliseconds grace;
     {

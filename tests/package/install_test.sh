@@ -9,7 +9,7 @@
 # Refuses to run where usher is already installed: purging would destroy a
 # real installation's config and certificates.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source_dir=$PWD
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -68,6 +68,7 @@ as_unit() {
   exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
     STATE_DIRECTORY=/var/lib/usher "${unit_env[@]}" "$@"
 }
+# shellcheck disable=SC2054  # the commas are setpriv's capability lists
 setpriv_unit=(setpriv --reuid usher --regid usher --init-groups
   --inh-caps=-all,+net_bind_service --ambient-caps=+net_bind_service
   --bounding-set=-all,+net_bind_service)
@@ -221,8 +222,8 @@ notify_summary() {
 # wait_notify PATTERN COUNT: waits (10 s at most) until COUNT datagrams
 # matching PATTERN have arrived.
 wait_notify() {
-  local i
-  for i in $(seq 1 200); do
+  local _
+  for _ in $(seq 1 200); do
     [ "$(grep -c -- "$1" "$notify_log")" -ge "$2" ] && return 0
     sleep 0.05
   done
@@ -265,6 +266,15 @@ expect_eq "curl gets the page over HTTPS" "$(fetch)" "packaged usher, first conf
 redirect=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://localhost:$low_port/" 2>&1)
 expect_eq "the port below 1024 answers (redirect to HTTPS)" "$redirect" 308
 expect_file "the local CA lives in the state directory, usher's only" "$root_crt" 600 usher:usher
+
+# The admin socket is the service's (0700 directory): root reaches it too, so
+# `sudo usher status` works from a shell.
+if /usr/bin/usher help status >/dev/null 2>&1; then
+  status_out=$(env "${unit_env[@]}" /usr/bin/usher status 2>&1)
+  status_rc=$?
+  expect_eq "root reaches the admin socket (usher status exits 0)" "$status_rc" 0
+  expect_contains "usher status names the site" "$status_out" "localhost"
+fi
 
 # ---- reload: the unit's ExecReload, as systemctl reload runs it
 
