@@ -1,6 +1,7 @@
 #include "cmd/usher/admin_address.h"
 
 #include <arpa/inet.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <array>
@@ -129,6 +130,29 @@ std::string effective_admin_address(const core::AdminConfig& config, const char*
   // leave the default, which the environment may then replace.
   if (config == core::AdminConfig{} && env != nullptr && *env != '\0') return env;
   return config.address;
+}
+
+socklen_t socket_address(const AdminAddress& address, sockaddr_storage& out) {
+  out = sockaddr_storage{};
+  if (address.is_unix()) {
+    auto* un = reinterpret_cast<sockaddr_un*>(&out);
+    if (address.unix_path.size() >= sizeof(un->sun_path)) return 0;
+    un->sun_family = AF_UNIX;
+    address.unix_path.copy(un->sun_path, address.unix_path.size());
+    return sizeof(sockaddr_un);
+  }
+  if (address.ip.find(':') != std::string::npos) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&out);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(address.port);
+    inet_pton(AF_INET6, address.ip.c_str(), &in6->sin6_addr);
+    return sizeof(sockaddr_in6);
+  }
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&out);
+  in4->sin_family = AF_INET;
+  in4->sin_port = htons(address.port);
+  inet_pton(AF_INET, address.ip.c_str(), &in4->sin_addr);
+  return sizeof(sockaddr_in);
 }
 
 }  // namespace usher::cmd

@@ -3,6 +3,8 @@
 // Where the admin API listens and who may talk to it. Pure functions, shared
 // by the server (run) and the client verbs (reload, stop, status, certs).
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,6 +38,10 @@ struct AdminAddress {
 /// `unix//path`. Only loopback hosts are accepted (the API has no
 /// authentication). On failure returns nullopt with `error` set.
 std::optional<AdminAddress> parse_admin_address(std::string_view text, std::string* error);
+
+/// Fills `out` with the socket address to bind or dial; returns its length,
+/// or 0 when a Unix socket path does not fit in sockaddr_un.
+socklen_t socket_address(const AdminAddress& address, sockaddr_storage& out);
 
 /// Whether a request's Host (and Origin, when present) names this machine:
 /// localhost, a loopback IP or the configured host. A web page elsewhere can

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/unique_fd.h"
+
 namespace usher::cmd {
 
 namespace {
@@ -17,21 +19,6 @@ namespace {
 // far below it).
 constexpr size_t kMaxResponseBytes = 64 * 1024 * 1024;
 
-/// Closes the descriptor when the request is done, however it ends.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 [[noreturn]] void unreachable(const AdminAddress& address, int error) {
   throw AdminUnreachable("no usher admin API answers at " + address.str() + ": " +
                          std::strerror(error));
@@ -39,28 +26,9 @@ class Fd {
 
 int connect_to(const AdminAddress& address, std::chrono::seconds timeout) {
   sockaddr_storage storage{};
-  socklen_t length = 0;
-  int family = AF_INET;
-  if (address.is_unix()) {
-    auto* un = reinterpret_cast<sockaddr_un*>(&storage);
-    family = un->sun_family = AF_UNIX;
-    if (address.unix_path.size() >= sizeof(un->sun_path)) unreachable(address, ENAMETOOLONG);
-    std::memcpy(un->sun_path, address.unix_path.c_str(), address.unix_path.size() + 1);
-    length = sizeof(sockaddr_un);
-  } else if (address.ip.find(':') != std::string::npos) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
-    family = in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(address.port);
-    inet_pton(AF_INET6, address.ip.c_str(), &in6->sin6_addr);
-    length = sizeof(sockaddr_in6);
-  } else {
-    auto* in4 = reinterpret_cast<sockaddr_in*>(&storage);
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(address.port);
-    inet_pton(AF_INET, address.ip.c_str(), &in4->sin_addr);
-    length = sizeof(sockaddr_in);
-  }
-  int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const socklen_t length = socket_address(address, storage);
+  if (length == 0) unreachable(address, ENAMETOOLONG);
+  int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) unreachable(address, errno);
   timeval tv{};
   tv.tv_sec = timeout.count();
@@ -140,7 +108,7 @@ AdminResponse parse_response(const std::string& data, const AdminAddress& addres
 AdminResponse admin_request(const AdminAddress& address, std::string_view method,
                             std::string_view target, std::string_view body,
                             std::string_view content_type, std::chrono::seconds timeout) {
-  Fd fd(connect_to(address, timeout));
+  core::UniqueFd fd(connect_to(address, timeout));
   std::string request = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\n" +
                         "Host: " + address.host_header() + "\r\n" +
                         "Connection: close\r\nUser-Agent: usher-cli\r\n";

@@ -64,23 +64,9 @@ class AdoptingServer : public httplib::Server {
 }
 
 int listen_tcp(const AdminAddress& address) {
-  bool v6 = address.ip.find(':') != std::string::npos;
   sockaddr_storage storage{};
-  socklen_t length = 0;
-  if (v6) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(address.port);
-    inet_pton(AF_INET6, address.ip.c_str(), &in6->sin6_addr);
-    length = sizeof(sockaddr_in6);
-  } else {
-    auto* in4 = reinterpret_cast<sockaddr_in*>(&storage);
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(address.port);
-    inet_pton(AF_INET, address.ip.c_str(), &in4->sin_addr);
-    length = sizeof(sockaddr_in);
-  }
-  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const socklen_t length = socket_address(address, storage);
+  int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw_bind_error(address, errno);
   int yes = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/unique_fd.h"
+
 namespace usher::cmd::systemd {
 
 namespace {
@@ -24,21 +26,6 @@ const GetEnv& or_process(const GetEnv& getenv) {
   static const GetEnv process = process_getenv;
   return getenv ? getenv : process;
 }
-
-/// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 /// The sockaddr_un for `socket` and its length. Abstract names ("@name")
 /// have a leading NUL and no terminating one, so the length counts exactly
@@ -101,7 +88,7 @@ std::error_code Notifier::notify(std::string_view state) const {
   sockaddr_un address{};
   socklen_t length = 0;
   if (auto ec = socket_address(socket_, address, length)) return ec;
-  Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  core::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return {errno, std::system_category()};
   // MSG_NOSIGNAL: a vanished manager must not raise SIGPIPE.
   ssize_t sent = ::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,

@@ -80,24 +80,34 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# start_python_server SCRIPT NAME [ARGS...]: starts tests/integration/SCRIPT,
+# which prints "PORT n" once it listens; sets SERVER_PORT, SERVER_PID and
+# SERVER_OUT (the file with its output).
+start_python_server() {
+  local script=$1 name=$2
+  shift 2
+  local out="$TEST_TMP/${script%.py}-$name-$(date +%s%N).out"
+  SERVER_OUT=$out
+  : >"$out"
+  python3 "$USHER_SOURCE_DIR/tests/integration/$script" --name "$name" "$@" >"$out" 2>&1 &
+  SERVER_PID=$!
+  STARTED_PIDS+=("$SERVER_PID")
+  local i
+  for i in $(seq 1 100); do
+    SERVER_PORT=$(sed -n 's/^PORT //p' "$out")
+    [ -n "$SERVER_PORT" ] && return 0
+    sleep 0.05
+  done
+  echo "$script $name did not start: $(cat "$out")" >&2
+  return 1
+}
+
 # start_upstream NAME [ARGS...]: starts tests/integration/upstream.py; sets
 # UPSTREAM_PORT and UPSTREAM_PID.
 start_upstream() {
-  local name=$1
-  shift
-  local out="$TEST_TMP/upstream-$name.out"
-  : >"$out"
-  python3 "$USHER_SOURCE_DIR/tests/integration/upstream.py" --name "$name" "$@" >"$out" 2>&1 &
-  UPSTREAM_PID=$!
-  STARTED_PIDS+=("$UPSTREAM_PID")
-  local i
-  for i in $(seq 1 100); do
-    UPSTREAM_PORT=$(sed -n 's/^PORT //p' "$out")
-    [ -n "$UPSTREAM_PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "upstream $name did not start: $(cat "$out")" >&2
-  return 1
+  start_python_server upstream.py "$@" || return 1
+  UPSTREAM_PORT=$SERVER_PORT
+  UPSTREAM_PID=$SERVER_PID
 }
 
 # wait_for_port PORT [SECONDS]: waits until 127.0.0.1:PORT accepts connections.

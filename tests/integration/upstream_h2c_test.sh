@@ -6,23 +6,11 @@
 # multiplexing, a dying upstream, GOAWAY.
 source "$(dirname "$0")/lib.sh"
 
-# start_h2c NAME [ARGS...]: sets H2C_PORT and H2C_PID.
+# start_h2c NAME [ARGS...]: sets H2C_PORT and H2C_PID (and lib.sh's SERVER_OUT).
 start_h2c() {
-  local name=$1
-  shift
-  local out="$TEST_TMP/h2c-$name-$(date +%s%N).out"
-  : >"$out"
-  python3 "$USHER_SOURCE_DIR/tests/integration/h2c_upstream.py" --name "$name" "$@" >"$out" 2>&1 &
-  H2C_PID=$!
-  STARTED_PIDS+=("$H2C_PID")
-  local i
-  for i in $(seq 1 100); do
-    H2C_PORT=$(sed -n 's/^PORT //p' "$out")
-    [ -n "$H2C_PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "h2c upstream $name did not start: $(cat "$out")" >&2
-  return 1
+  start_python_server h2c_upstream.py "$@" || return 1
+  H2C_PORT=$SERVER_PORT
+  H2C_PID=$SERVER_PID
 }
 
 start_h2c app || exit 1
@@ -33,7 +21,7 @@ start_h2c narrow --max-streams 2 || exit 1
 NARROW=$H2C_PORT
 start_h2c idle || exit 1
 IDLE=$H2C_PORT
-IDLE_OUT=$(ls "$TEST_TMP"/h2c-idle-*.out)
+IDLE_OUT=$SERVER_OUT
 start_h2c goaway --goaway-after 1 || exit 1
 GOAWAY=$H2C_PORT
 KILL=$(free_port)
