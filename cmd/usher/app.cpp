@@ -328,8 +328,8 @@ class Instance final : public AdminActions {
         LogSetup logging = make_log_setup(loaded.config.global);
         auto next = build_runtime(loaded.config, hub_);
         std::lock_guard lock(runtime_mutex_);
-        // Server::publish opens new listeners first and has posted the
-        // snapshot to every worker when it returns; requests in flight hold
+        // Server::publish opens new listeners first and returns once every
+        // worker has taken the new snapshot; requests in flight hold
         // the old routes and TLS contexts themselves, the old runtime is
         // only their builder.
         server_.publish(snapshot_of(*next, hub_, ticket_keys_));
