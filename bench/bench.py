@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""usher's benchmark against nginx, HAProxy and Caddy: starts a static
+"""usher's benchmark against nginx, HAProxy, Caddy and h2o: starts a static
 backend and every proxy under identical conditions, checks each one's
 answers byte for byte, then measures them round-robin and prints markdown.
 
@@ -62,12 +62,13 @@ MAX_HOLD_SECONDS = 120
 WANTED_FDS = 65536
 
 # Programs whose versions head the report.
-VERSIONED = ("nginx", "haproxy", "caddy", "usher", "wrk", "h2load", "openssl")
+VERSIONED = ("nginx", "haproxy", "caddy", "h2o", "usher", "wrk", "h2load", "openssl")
 
 DEFAULT_BINARIES = {
     "nginx": "nginx",
     "haproxy": "haproxy",
     "caddy": "caddy",
+    "h2o": "h2o",
 }
 
 
@@ -186,11 +187,13 @@ class Figure:
     fmt: str = "{:,.0f}"
     has_p99: bool = False
     needs_h2: bool = False
+    # Proxies besides nginx that the per-core figure is also compared with.
+    also_versus: tuple = ()
 
 
 FIGURES = (
     Figure("https_h1", "HTTPS HTTP/1.1 keep-alive", "req/s", _run_https_h1, has_p99=True),
-    Figure("h2", "HTTPS HTTP/2 (50 conn × 10 streams)", "req/s", _run_h2, needs_h2=True),
+    Figure("h2", "HTTPS HTTP/2 (50 conn × 10 streams)", "req/s", _run_h2, needs_h2=True, also_versus=("h2o",)),
     Figure("new_tls", "new TLS connections (1 request each)", "conn/s", _run_new_tls),
     Figure("mib", "1 MiB body over HTTPS", "MiB/s", _run_mib, _mib_per_s, "{:,.1f}"),
     Figure("plain", "plain HTTP keep-alive", "req/s", _run_plain),
@@ -429,6 +432,7 @@ def environment(settings):
         "nginx": _version(["nginx", "-v"]),
         "haproxy": _version(["haproxy", "-v"]),
         "caddy": _version(["caddy", "version"]),
+        "h2o": _version(["h2o", "--version"]),
         "usher": _version([settings.usher, "version"]),
         "wrk": _version(["wrk", "-v"]),
         "h2load": _version(["h2load", "--version"]),
@@ -477,7 +481,7 @@ def _problem_lines(result, all_samples):
 def markdown(results, settings, env):
     """The whole report."""
     head = [
-        "# Benchmark: usher against nginx, HAProxy and Caddy",
+        "# Benchmark: usher against nginx, HAProxy, Caddy and h2o",
         "",
         f"{env['date']}; {env['machine']}.",
         "",
@@ -517,13 +521,13 @@ def raise_fd_limit():
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="usher against nginx, HAProxy and Caddy")
+    parser = argparse.ArgumentParser(description="usher against nginx, HAProxy, Caddy and h2o")
     parser.add_argument("--mode", choices=("one-core", "all-cores", "both"), default="one-core")
     parser.add_argument("--quick", action="store_true", help="2 s rounds, 2,000 idle connections")
     parser.add_argument("--rounds", type=int, help="rounds per figure (default 3)")
     parser.add_argument("--duration", type=int, help="seconds per round (default 10, quick 2)")
     parser.add_argument("--idle-connections", type=int, help="default 10000, quick 2000")
-    parser.add_argument("--targets", default="nginx,haproxy,caddy,usher")
+    parser.add_argument("--targets", default="nginx,haproxy,caddy,h2o,usher")
     parser.add_argument("--usher", required=True, help="the usher binary")
     parser.add_argument("--output", help="also write the markdown here")
     parser.add_argument("--pid-file", help="where to list running servers' PIDs")

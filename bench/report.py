@@ -46,6 +46,7 @@ class Row:
     lower_is_better: bool = False
     flagged: set = field(default_factory=set)
     notes: dict = field(default_factory=dict)
+    reference: str = REFERENCE
 
 
 def median_or_none(numbers):
@@ -65,7 +66,7 @@ def _cell(row, target):
         return row.notes[target]
     if value is None:
         return "—"
-    text = row.fmt.format(value) + _ratio(value, row.values.get(REFERENCE))
+    text = row.fmt.format(value) + _ratio(value, row.values.get(row.reference))
     return text + (" ⚠" if target in row.flagged else "")
 
 
@@ -106,6 +107,13 @@ def figure_rows(figure, samples_by_target):
             main.flagged.add(target)
             per_core.flagged.add(target)
     rows = [main, per_core]
+    # Issue 6 compares HTTP/2 with h2o as well: the per-core figure again,
+    # its ratio taken to that proxy.
+    for other in getattr(figure, "also_versus", ()):
+        if per_core.values.get(other):
+            versus = Row(f"… per proxy core, ratio to {other}", dict(per_core.values), figure.fmt)
+            versus.flagged, versus.notes, versus.reference = per_core.flagged, per_core.notes, other
+            rows.append(versus)
     return rows + [p99] if figure.has_p99 else rows
 
 

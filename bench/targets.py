@@ -259,12 +259,19 @@ def _usher_command(server, mode, values):
     return [server.binary, "run", "--config", str(conf)], _private_env(server)
 
 
+def _h2o_command(server, mode, values):
+    values["NUM_THREADS"] = "num-threads: 1" if mode.one_core else ""
+    conf = render("h2o.conf", server.directory / "h2o.conf", values)
+    return [server.binary, "-c", str(conf)], _private_env(server)
+
+
 # name -> (how to build its command line, whether it serves HTTP/2).
 PROXIES = {
     "nginx": (_nginx_command, True),
     "haproxy": (_haproxy_command, True),
     "caddy": (_caddy_command, True),
-    "usher": (_usher_command, False),
+    "h2o": (_h2o_command, True),
+    "usher": (_usher_command, True),
 }
 
 

@@ -114,6 +114,20 @@ class ReportTable(unittest.TestCase):
         self.assertEqual(main.values["usher"], 30000.0)
         self.assertEqual(per_core.values["usher"], 60000.0)
 
+    def test_h2_figure_adds_a_per_core_row_with_ratios_to_h2o(self):
+        figure = type("F", (), {"title": "t", "unit": "req/s", "fmt": "{:.0f}", "has_p99": False})()
+        figure.value = staticmethod(lambda s: s.values["rps"])
+        figure.also_versus = ("h2o",)
+        samples = {
+            name: [report.Sample(name, 0, {"rps": rps}, {"proxy": 10.0}, wall=10.0)]
+            for name, rps in (("nginx", 40000.0), ("h2o", 50000.0), ("usher", 55000.0))
+        }
+        rows = report.figure_rows(figure, samples)
+        self.assertEqual([r.title for r in rows][-1], "… per proxy core, ratio to h2o")
+        text = report.table(rows, ["nginx", "h2o", "usher"])
+        self.assertIn("| 40000 (0.80×) | 50000 (1.00×) | 55000 (1.10×) |", text)
+        self.assertIn("| 55000 (1.38×) |", text)  # the row before: ratio to nginx
+
     def test_flags_a_run_with_foreign_load_above_the_limit(self):
         self.assertTrue(report.Sample("x", 0, foreign=report.FOREIGN_LOAD_LIMIT * 2).disturbed())
         self.assertFalse(report.Sample("x", 0, foreign=report.FOREIGN_LOAD_LIMIT / 2).disturbed())

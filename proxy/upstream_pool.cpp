@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 
 namespace usher::proxy {
 
@@ -104,6 +105,7 @@ std::shared_ptr<UpstreamConnection> UpstreamPool::take() {
   if (idle_.empty()) return nullptr;
   std::shared_ptr<UpstreamConnection> connection = std::move(idle_.back());
   idle_.pop_back();
+  fewest_idle_ = std::min(fewest_idle_, idle_.size());
   connection->stop_watching();
   connection->set_reused(true);
   return connection;
@@ -112,14 +114,52 @@ std::shared_ptr<UpstreamConnection> UpstreamPool::take() {
 void UpstreamPool::put(std::shared_ptr<UpstreamConnection> connection,
                        const PoolSettings& settings) {
   if (settings.idle_timeout.count() <= 0 || settings.max_idle == 0) return;  // closes it
-  if (idle_.size() >= settings.max_idle) {
-    // Keep the warmest connections: the oldest idle one goes.
-    idle_.front()->stop_watching();
-    idle_.erase(idle_.begin());
-  }
   connection->watch_idle(this);
   connection->arm(settings.idle_timeout);
   idle_.push_back(std::move(connection));
+  // Over the cap the surplus stays until a trim finds it unused: these
+  // connections were all busy a moment ago, so keeping them a little
+  // longer holds no descriptor that the traffic did not already need.
+  if (idle_.size() > settings.max_idle) schedule_trim(settings);
+}
+
+void UpstreamPool::schedule_trim(const PoolSettings& settings) {
+  trim_to_ = settings.max_idle;
+  linger_ = settings.surplus_linger;
+  if (trim_scheduled_) return;
+  fewest_idle_ = idle_.size();
+  if (linger_.count() <= 0) {
+    trim();  // no linger: the oldest go at once
+    return;
+  }
+  start_trim_timer();
+}
+
+void UpstreamPool::start_trim_timer() {
+  trim_scheduled_ = true;
+  trim_timer_.expires_after(linger_);
+  trim_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;  // cancelled by clear(), or the pool is gone
+    trim_scheduled_ = false;
+    trim();
+    fewest_idle_ = idle_.size();
+    if (idle_.size() > trim_to_) start_trim_timer();
+  });
+}
+
+void UpstreamPool::trim() {
+  if (idle_.size() <= trim_to_) return;
+  // Connections that stayed idle since the last trim were not needed; the
+  // rest were, so traffic may need them again right away.
+  const size_t unused = std::min(fewest_idle_, idle_.size() - trim_to_);
+  std::vector<std::shared_ptr<UpstreamConnection>> doomed(
+      std::make_move_iterator(idle_.begin()),
+      std::make_move_iterator(idle_.begin() + static_cast<std::ptrdiff_t>(unused)));
+  idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(unused));
+  for (auto& connection : doomed) {
+    connection->stop_watching();
+    connection->close();
+  }
 }
 
 void UpstreamPool::remove(UpstreamConnection* connection) {
@@ -128,6 +168,7 @@ void UpstreamPool::remove(UpstreamConnection* connection) {
   if (it == idle_.end()) return;
   std::shared_ptr<UpstreamConnection> doomed = std::move(*it);
   idle_.erase(it);
+  fewest_idle_ = std::min(fewest_idle_, idle_.size());
   doomed->stop_watching();
   doomed->close();
 }
@@ -138,6 +179,9 @@ void UpstreamPool::clear() {
     connection->close();
   }
   idle_.clear();
+  trim_timer_.cancel();
+  trim_scheduled_ = false;
+  fewest_idle_ = 0;
 }
 
 // ------------------------------------------------------------ UpstreamPools
@@ -150,7 +194,7 @@ std::shared_ptr<UpstreamConnection> UpstreamPools::acquire(const std::string& ke
 void UpstreamPools::release(const std::string& key, std::shared_ptr<UpstreamConnection> connection,
                             const PoolSettings& settings) {
   connection->disarm();
-  pools_[key].put(std::move(connection), settings);
+  pools_.try_emplace(key, io_).first->second.put(std::move(connection), settings);
 }
 
 size_t UpstreamPools::idle(const std::string& key) const {

@@ -77,16 +77,26 @@ class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnectio
 
 /// How a pool keeps connections: from the handler's `transport http`.
 struct PoolSettings {
-  // Idle connections kept per upstream; beyond it the oldest is closed.
-  // Bounds file descriptors held for an upstream that had a burst.
+  // Idle connections kept per upstream once a burst is over. Bounds file
+  // descriptors held for an upstream that had a burst. More may be idle for
+  // a moment: see surplus_linger.
   size_t max_idle = 32;
   // How long an idle connection is kept; 0 = keep-alive off (close after use).
   std::chrono::milliseconds idle_timeout{120'000};
+  // Idle connections beyond max_idle are closed only when none of them was
+  // needed for this long. Under sustained concurrency above max_idle (an
+  // HTTP/2 client with many streams in flight), closing the surplus at once
+  // made the next requests dial new connections: dial and close per request.
+  std::chrono::milliseconds surplus_linger{1'000};
 };
 
 /// The idle connections to one upstream address (with its TLS settings).
 class UpstreamPool {
  public:
+  explicit UpstreamPool(asio::io_context& io) : trim_timer_(io) {}
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+
   /// The most recently used idle connection, or null.
   std::shared_ptr<UpstreamConnection> take();
   /// Keeps `connection` for reuse (or closes it when keep-alive is off).
@@ -97,7 +107,20 @@ class UpstreamPool {
   void clear();
 
  private:
+  void schedule_trim(const PoolSettings& settings);
+  void start_trim_timer();
+  void trim();
+
   std::vector<std::shared_ptr<UpstreamConnection>> idle_;  // oldest first
+  // The surplus trim: every surplus_linger while more than max_idle are
+  // idle, the connections that stayed idle the whole time (the fewest idle
+  // at any moment since the last trim; take() hands out the newest, so they
+  // are the oldest) are closed, down to max_idle.
+  asio::steady_timer trim_timer_;
+  size_t fewest_idle_ = 0;  // since the last trim
+  size_t trim_to_ = 0;      // the max_idle of the last put over it
+  std::chrono::milliseconds linger_{0};
+  bool trim_scheduled_ = false;
 };
 
 /// The reusable buffers of one exchange's relay: the read buffer, the

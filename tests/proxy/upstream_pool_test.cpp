@@ -71,9 +71,10 @@ TEST_F(PoolTest, GivesTheMostRecentlyUsedConnectionFirst) {
   EXPECT_EQ(pools.acquire(key).get(), newest);
 }
 
-TEST_F(PoolTest, ClosesTheOldestConnectionBeyondTheIdleCap) {
+TEST_F(PoolTest, ClosesTheOldestConnectionBeyondTheIdleCapWithoutLinger) {
   PoolSettings settings;
   settings.max_idle = 2;
+  settings.surplus_linger = 0ms;
   std::vector<UpstreamConnection*> raw;
   for (int i = 0; i < 3; ++i) {
     auto c = connect();
@@ -84,6 +85,62 @@ TEST_F(PoolTest, ClosesTheOldestConnectionBeyondTheIdleCap) {
   EXPECT_EQ(pools.acquire(key).get(), raw[2]);
   EXPECT_EQ(pools.acquire(key).get(), raw[1]);
   EXPECT_EQ(pools.acquire(key), nullptr);
+}
+
+TEST_F(PoolTest, ClosesTheOldestSurplusOnceItWentUnusedForTheLinger) {
+  PoolSettings settings{.max_idle = 2, .surplus_linger = 40ms};
+  std::vector<UpstreamConnection*> raw;
+  for (int i = 0; i < 5; ++i) {
+    auto c = connect();
+    raw.push_back(c.get());
+    pools.release(key, std::move(c), settings);
+  }
+  EXPECT_EQ(pools.idle(key), 5u);  // the burst is over only when it stays over
+  run_for(10ms);
+  EXPECT_EQ(pools.idle(key), 5u);
+  run_for(100ms);
+  ASSERT_EQ(pools.idle(key), 2u);
+  EXPECT_EQ(pools.acquire(key).get(), raw[4]);
+  EXPECT_EQ(pools.acquire(key).get(), raw[3]);
+  EXPECT_EQ(peers.size(), 5u);
+}
+
+TEST_F(PoolTest, KeepsASurplusThatTrafficKeepsUsing) {
+  // Four requests in flight again and again, with an idle cap of two: the
+  // cap must not make every round dial two new connections.
+  // Trims fire during the rounds (200 ms in all); each round reuses all four.
+  PoolSettings settings{.max_idle = 2, .surplus_linger = 50ms};
+  std::vector<std::shared_ptr<UpstreamConnection>> busy;
+  for (int i = 0; i < 4; ++i)
+    busy.push_back(connect());
+  for (int round = 0; round < 20; ++round) {
+    for (auto& c : busy)
+      pools.release(key, std::move(c), settings);
+    busy.clear();
+    run_for(10ms);
+    while (auto c = pools.acquire(key))
+      busy.push_back(std::move(c));
+    ASSERT_EQ(busy.size(), 4u) << "round " << round;
+  }
+  EXPECT_EQ(peers.size(), 4u);  // no connection was dialed again
+  for (auto& c : busy)
+    EXPECT_TRUE(c->stream().socket().is_open());
+}
+
+TEST_F(PoolTest, TrimsOnlyTheSurplusThatStayedIdle) {
+  PoolSettings settings{.max_idle = 1, .surplus_linger = 100ms};
+  for (int i = 0; i < 4; ++i)
+    pools.release(key, connect(), settings);
+  // Two of the four are needed during the linger: only the other two are
+  // unused, so the trim leaves three, and the next one the cap.
+  auto a = pools.acquire(key);
+  auto b = pools.acquire(key);
+  pools.release(key, std::move(a), settings);
+  pools.release(key, std::move(b), settings);
+  run_for(150ms);
+  EXPECT_EQ(pools.idle(key), 2u);
+  run_for(150ms);
+  EXPECT_EQ(pools.idle(key), 1u);
 }
 
 TEST_F(PoolTest, KeepsNothingWhenKeepAliveIsOff) {
