@@ -10,14 +10,8 @@ start_upstream app || exit 1
 APP=$UPSTREAM_PORT
 # An h2c upstream that answers each request message as it arrives, while the
 # request body is still streaming in.
-python3 "$USHER_SOURCE_DIR/tests/integration/h2c_upstream.py" >"$TEST_TMP/h2c.out" 2>&1 &
-STARTED_PIDS+=("$!")
-for _ in $(seq 1 100); do
-  H2C=$(sed -n 's/^PORT //p' "$TEST_TMP/h2c.out")
-  [ -n "$H2C" ] && break
-  sleep 0.05
-done
-[ -n "$H2C" ] || { fail "the h2c upstream starts" "$(cat "$TEST_TMP/h2c.out")"; finish; exit 1; }
+start_python_server h2c_upstream.py grpc || { fail "the h2c upstream starts"; finish; exit 1; }
+H2C=$SERVER_PORT
 HTTP=$(free_port)
 HTTPS=$(free_port)
 config="$TEST_TMP/Caddyfile"
