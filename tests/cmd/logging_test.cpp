@@ -1,16 +1,18 @@
 #include "cmd/usher/logging.h"
+#include "tests/test_files.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/details/log_msg.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 namespace usher::cmd {
 namespace {
+
+using ::usher::test_support::read_file;
+using ::usher::test_support::ScratchDir;
 
 namespace fs = std::filesystem;
 
@@ -42,27 +44,6 @@ TEST(LogFormatter, LeavesTheTimestampToTheJournal) {
             "<7>{\"level\":\"debug\",\"logger\":\"usher\",\"msg\":\"x\"}\n");
 }
 
-class TempDir {
- public:
-  TempDir()
-      : path_(fs::temp_directory_path() / ("usher-logging-test-" + std::to_string(getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 core::LogConfig file_log(const fs::path& path, std::string level = "") {
   core::LogConfig log;
   log.output.kind = core::LogOutput::Kind::kFile;
@@ -72,7 +53,7 @@ core::LogConfig file_log(const fs::path& path, std::string level = "") {
 }
 
 TEST(LogSetup, DebugLowersTheDefaultLevelAndAnExplicitLevelWins) {
-  TempDir dir;
+  ScratchDir dir("usher-logging-test");
   core::GlobalOptions global;
   EXPECT_EQ(make_log_setup(global).level, spdlog::level::info);
   global.debug = true;
@@ -82,7 +63,7 @@ TEST(LogSetup, DebugLowersTheDefaultLevelAndAnExplicitLevelWins) {
 }
 
 TEST(LogSetup, EachOutputFiltersItsOwnLevelAndReloadSwapsOutputs) {
-  TempDir dir;
+  ScratchDir dir("usher-logging-test");
   core::GlobalOptions global;
   global.logs = {file_log(dir.path() / "all.log", "DEBUG"),
                  file_log(dir.path() / "errors.log", "ERROR")};
@@ -109,7 +90,7 @@ TEST(LogSetup, EachOutputFiltersItsOwnLevelAndReloadSwapsOutputs) {
 }
 
 TEST(LogSetup, NamesALogFileItCannotOpen) {
-  TempDir dir;
+  ScratchDir dir("usher-logging-test");
   std::ofstream(dir.path() / "plain-file") << "";
   const fs::path path = dir.path() / "plain-file" / "usher.log";  // its "directory" is a file
   core::GlobalOptions global;

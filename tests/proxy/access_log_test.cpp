@@ -2,18 +2,20 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "core/diagnostic.h"
+#include "tests/test_files.h"
 
 namespace usher::proxy {
 namespace {
+
+using ::usher::test_support::read_file;
+using ::usher::test_support::ScratchDir;
 
 namespace fs = std::filesystem;
 
@@ -34,29 +36,6 @@ AccessRecord sample_record() {
 }
 
 /// A fresh directory, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("usher-access-log-test-" + std::to_string(::getpid()) +
-                                         "-" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 core::LogConfig file_log(const fs::path& path, std::string format = "") {
   core::LogConfig log;
   log.output.kind = core::LogOutput::Kind::kFile;
@@ -89,7 +68,7 @@ TEST(AccessLogFormat, JournalLinesCarryNoTimestamp) {
 }
 
 TEST(AccessLog, WritesTheFormatTheConfigNames) {
-  TempDir dir;
+  ScratchDir dir("usher-access-log-test");
   SinkCache sinks;
   auto json = AccessLog::open(file_log(dir.path() / "json.log", "json"), sinks);
   auto console = AccessLog::open(file_log(dir.path() / "console.log", "console"), sinks);
@@ -106,7 +85,7 @@ TEST(AccessLog, WritesTheFormatTheConfigNames) {
 }
 
 TEST(AccessLog, HonoursTheLevelWithServerErrorsAtErrorLevel) {
-  TempDir dir;
+  ScratchDir dir("usher-access-log-test");
   SinkCache sinks;
   core::LogConfig config = file_log(dir.path() / "errors.log", "json");
   config.level = "ERROR";
@@ -126,7 +105,7 @@ TEST(AccessLog, HonoursTheLevelWithServerErrorsAtErrorLevel) {
 }
 
 TEST(AccessLog, RollsFilesAtRollSizeAndKeepsRollKeep) {
-  TempDir dir;
+  ScratchDir dir("usher-access-log-test");
   SinkCache sinks;
   core::LogConfig config = file_log(dir.path() / "access.log", "json");
   config.output.roll_size = 1000;  // a few lines per file
@@ -144,7 +123,7 @@ TEST(AccessLog, RollsFilesAtRollSizeAndKeepsRollKeep) {
 }
 
 TEST(AccessLog, NamesTheFileItCannotOpen) {
-  TempDir dir;
+  ScratchDir dir("usher-access-log-test");
   std::ofstream(dir.path() / "plain-file") << "";
   // A regular file where a directory should be: spdlog creates missing
   // directories, but cannot make this one.
@@ -159,7 +138,7 @@ TEST(AccessLog, NamesTheFileItCannotOpen) {
 }
 
 TEST(JournalStream, RecognisesOnlyTheStreamJournalStreamNames) {
-  TempDir dir;
+  ScratchDir dir("usher-access-log-test");
   std::ofstream(dir.path() / "journal") << "";
   std::ofstream(dir.path() / "other") << "";
   FILE* journal = std::fopen((dir.path() / "journal").c_str(), "a");

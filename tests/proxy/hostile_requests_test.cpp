@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -16,9 +15,12 @@
 #include "proxy/chunked_decoder.h"
 #include "proxy/http1_parser.h"
 #include "proxy/http_error.h"
+#include "tests/test_files.h"
 
 namespace usher::proxy {
 namespace {
+
+using ::usher::test_support::read_file;
 
 const std::filesystem::path kCorpusDir = std::filesystem::path(USHER_TESTDATA_DIR) / "hostile";
 
@@ -46,11 +48,6 @@ std::vector<Expectation> read_manifest() {
     expectations.push_back(e);
   }
   return expectations;
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 /// How the proxy's front end ends a request: the head parser's error, or for

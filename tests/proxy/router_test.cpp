@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include <unistd.h>
 
@@ -14,9 +13,12 @@
 #include "proxy/handlers.h"
 #include "proxy/metrics.h"
 #include "tests/proxy/fake_exchange.h"
+#include "tests/test_files.h"
 
 namespace usher::proxy {
 namespace {
+
+using ::usher::test_support::read_file;
 
 using testing::FakeExchange;
 using testing::run_awaitable;
@@ -360,13 +362,6 @@ TEST(RouteTable, RefusesAConfigWithAnUnsupportedHandler) {
 }
 
 // ------------------------------------------------------------ access log
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 TEST(RouteTable, WritesOneJsonAccessLogLinePerExchangeWithoutSecrets) {
   const auto dir =
