@@ -142,7 +142,7 @@ echo "$out" | grep -q "flood goaway None" && fail "the flood GOAWAY carries an e
 expect_contains "ping flood: the GOAWAY says ENHANCE_YOUR_CALM" "$out" "flood goaway 11"
 
 # ---- access log
-sleep 1
+wait_until 5 "grep -qF '\"proto\":\"HTTP/2.0\"' \"\$ACCESS\""
 expect_contains "the access log says HTTP/2.0" "$(cat "$ACCESS")" '"proto":"HTTP/2.0"'
 
 # ---- graceful stop: an h2 request in flight finishes, the client sees GOAWAY

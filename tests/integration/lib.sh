@@ -110,6 +110,18 @@ start_upstream() {
   UPSTREAM_PID=$SERVER_PID
 }
 
+# wait_until SECONDS CONDITION: evaluates the shell CONDITION every 50 ms
+# until it holds (status 0) or SECONDS have passed (status 1). For effects
+# that land asynchronously (a log line, a counter): the check that follows
+# still asserts them, and no fixed sleep guesses how long they take.
+wait_until() {
+  local deadline=$((SECONDS + $1))
+  while ! eval "$2"; do
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 0.05
+  done
+}
+
 # wait_for_port PORT [SECONDS]: waits until 127.0.0.1:PORT accepts connections.
 wait_for_port() {
   local port=$1 limit=${2:-10} i

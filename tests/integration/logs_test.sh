@@ -91,7 +91,7 @@ for i in $(seq 1 100); do
 done
 expect_eq "the reload is logged once" "$(count_lines "$LOGS/usher.log" '"msg":"reloaded')" 1
 curl -s -o /dev/null --max-time 5 "http://localhost:$P/dead/after-reload"
-sleep 0.2
+wait_until 5 "grep -qF 'GET /dead/after-reload' \"\$LOGS/usher.log\""
 expect_eq "with debug, the per-request upstream error is a debug line" \
   "$(grep -F '"level":"debug"' "$LOGS/usher.log" | grep -c -F 'GET /dead/after-reload')" 1
 kill "$USHER_PID"
@@ -121,7 +121,7 @@ JPID=$!
 STARTED_PIDS+=("$JPID")
 wait_for_port "$P" 10 || fail "usher starts with JOURNAL_STREAM" "$(cat "$journal")"
 curl -s -o /dev/null "http://localhost:$P/j"
-sleep 0.2
+wait_until 5 "grep -qF 'localhost/j HTTP/1.1' \"\$journal\""
 kill "$JPID"
 wait "$JPID" 2>/dev/null
 expect_contains "the journal gets a priority and no timestamp (JSON: stderr is no terminal)" "$(head -n 1 "$journal")" '<6>{"level":"info","logger":"usher","msg":"usher started'

@@ -89,7 +89,7 @@ failed_before=$(value 'usher_tls_handshakes_total{result="failed"}')
 h1_before=$(value 'usher_connections_total{protocol="http/1.1"}')
 curl -s -o /dev/null --cacert "$root" --http1.1 "https://localhost:$HTTPS/echo"
 printf 'not a tls client hello\r\n\r\n' | timeout 5 bash -c "cat > /dev/tcp/127.0.0.1/$HTTPS" 2>/dev/null
-sleep 0.3
+wait_until 5 '[ "$(value '"'"'usher_tls_handshakes_total{result="failed"}'"'"')" != "$failed_before" ]'
 expect_eq "a good handshake is counted" "$(value 'usher_tls_handshakes_total{result="ok"}')" $((ok_before + 1))
 failed_after=$(value 'usher_tls_handshakes_total{result="failed"}')
 if [ "$failed_after" -ge $((failed_before + 1)) ]; then pass "failed handshakes are counted"; else fail "failed handshakes are counted" "before $failed_before, after $failed_after"; fi
@@ -110,7 +110,7 @@ for i in $(seq 1 40); do grep -q open "$TEST_TMP/hold.out" && break; sleep 0.05;
 active=$(value 'usher_connections_active{protocol="http/1.1"}')
 if [ "$active" != absent ] && [ "$active" -ge 1 ]; then pass "an open connection is active"; else fail "an open connection is active" "got $active"; fi
 wait "$HOLD"
-sleep 0.3
+wait_until 5 '[ "$(value '"'"'usher_connections_active{protocol="http/1.1"}'"'"')" = 0 ]'
 expect_eq "no connection active once all closed" "$(value 'usher_connections_active{protocol="http/1.1"}')" 0
 
 # ---- certificates
