@@ -208,6 +208,14 @@ TEST_F(NetworkTransportTest, TheSameTransportServesManyRequests) {
   }
 }
 
+TEST_F(NetworkTransportTest, Ipv4LiteralUrlIsCheckedAgainstTheIpAddressEntry) {
+  TestServer server("127.0.0.1", good_cert_.get());
+  auto t = transport(trusted_ca_.root_path());
+  HttpResponse response = t.send({"GET", url("127.0.0.1", server.port(), "/echo"), {}, {}});
+  EXPECT_EQ(response.status, 200);
+  EXPECT_THAT(response.body, HasSubstr("host=127.0.0.1:" + std::to_string(server.port()) + "\n"));
+}
+
 TEST_F(NetworkTransportTest, Ipv6LiteralUrl) {
   TestServer server("::1", good_cert_.get());
   auto t = transport(trusted_ca_.root_path());
