@@ -171,7 +171,7 @@ struct Failure {
 };
 
 std::string describe(const Failure& f, const HttpUrl& url, const TransportOptions& options) {
-  std::string where = host_header(url);
+  std::string where = host_header(url);  // with the port even when it is the default
   if (url.port == (url.tls ? 443 : 80)) where += ":" + std::to_string(url.port);
   // Each wait is bounded by the timeout: a failure that took that long was one.
   bool timed_out = f.elapsed >= options.timeout * 95 / 100;
@@ -182,6 +182,8 @@ std::string describe(const Failure& f, const HttpUrl& url, const TransportOption
   if (f.too_slow) return "the response took longer than " + seconds_text(options.timeout);
   switch (f.error) {
     case httplib::Error::Connection:
+      if (timed_out)
+        return "no connection to " + where + " within " + seconds_text(options.timeout);
       return "cannot connect to " + where +
              " (the name does not resolve, or nothing listens there)";
     case httplib::Error::ConnectionTimeout:

@@ -88,6 +88,15 @@ class TestServer {
       res.set_header("Location", "/echo");
       res.set_content("moved", "text/plain");
     });
+    // One byte every 300 ms, 20 in all: each read is quick, the whole is slow.
+    server_->Get("/drip", [](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider("text/plain", [](size_t offset, httplib::DataSink& sink) {
+        std::this_thread::sleep_for(300ms);
+        if (!sink.write("x", 1)) return false;
+        if (offset + 1 >= 20) sink.done();
+        return true;
+      });
+    });
     server_->Get("/size/(\\d+)", [](const httplib::Request& req, httplib::Response& res) {
       res.set_content(std::string(std::stoul(req.matches[1]), 'x'), "application/octet-stream");
     });
@@ -313,6 +322,17 @@ TEST_F(NetworkTransportTest, SilentHttpServerTimesOut) {
   EXPECT_THAT(error, AllOf(HasSubstr(target), HasSubstr("no response within 1 s")));
   EXPECT_GE(took, kTestTimeout * 9 / 10);
   EXPECT_LT(took, 5 * kTestTimeout);
+}
+
+TEST_F(NetworkTransportTest, SlowBodyStopsAtTheDeadline) {
+  TestServer server("127.0.0.1", good_cert_.get());
+  auto t = transport(trusted_ca_.root_path());
+  std::string target = url("localhost", server.port(), "/drip");
+  auto start = std::chrono::steady_clock::now();
+  std::string error = error_of(t, {"GET", target, {}, {}});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_THAT(error, AllOf(HasSubstr(target), HasSubstr("the response took longer than 1 s")));
+  EXPECT_LT(took, 3 * kTestTimeout);  // 20 bytes at 300 ms each would take 6 s
 }
 
 TEST_F(NetworkTransportTest, NothingListeningIsAConnectError) {
