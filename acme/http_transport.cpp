@@ -71,9 +71,38 @@ std::string origin_of(const HttpUrl& url) {
   return std::string(url.tls ? "https://" : "http://") + host_header(url);
 }
 
-/// Reads the trusted root file up front: a missing or wrong acme_ca_root
-/// gets an error that names the file, not a verify failure later.
-void check_trusted_root(const std::string& path) {
+/// One client per origin, with the first verify error of its latest
+/// handshake (the SSL object is gone once httplib reports the failure).
+struct OriginClient {
+  std::unique_ptr<httplib::ClientImpl> client;
+  long verify_error = X509_V_OK;
+};
+
+/// Records why the chain or the name failed; the handshake then aborts with
+/// an alert to the server (SSL_VERIFY_PEER).
+int remember_verify_error(int ok, X509_STORE_CTX* store) {
+  if (ok) return ok;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* origin = static_cast<OriginClient*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (origin && origin->verify_error == X509_V_OK) {
+    origin->verify_error = X509_STORE_CTX_get_error(store);
+  }
+  return ok;
+}
+
+/// Loads the trusted roots: the system's (OpenSSL's default paths; Debian:
+/// /etc/ssl/certs from ca-certificates) or, when set, that file only. Reads
+/// the file by hand first so that a missing or wrong acme_ca_root gets an
+/// error naming it, not a verify failure later.
+void load_trusted_roots(SSL_CTX* ctx, const std::string& path) {
+  if (path.empty()) {
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+      throw std::runtime_error("cannot load the system's trusted roots: " +
+                               core::openssl_error_text());
+    }
+    return;
+  }
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "r"), std::fclose);
   if (!file) {
     throw std::runtime_error("cannot read the trusted root file " + path +
@@ -85,35 +114,39 @@ void check_trusted_root(const std::string& path) {
     throw std::runtime_error("the trusted root file " + path +
                              " (acme_ca_root) holds no PEM certificate");
   }
+  if (SSL_CTX_load_verify_file(ctx, path.c_str()) != 1) {
+    throw std::runtime_error("cannot load the trusted root file " + path +
+                             " (acme_ca_root): " + core::openssl_error_text());
+  }
 }
 
-/// Makes OpenSSL check the host name during chain verification (RFC 6125:
-/// subjectAltName only, wildcards in the leftmost label only). httplib 0.11
-/// checks names too, but more loosely (it falls back to the common name and
-/// accepts partial wildcards); with this, both have to agree.
-void require_host_name(SSL_CTX* ctx, const std::string& host) {
+/// Verification is OpenSSL's, during the handshake: the chain against the
+/// trusted roots and the host name (RFC 6125: subjectAltName only, wildcards
+/// whole and leftmost only). httplib 0.11's own check is turned off: it
+/// falls back to the common name, accepts partial wildcards, and its IP
+/// address comparison reads uninitialised memory (valgrind).
+void verify_server(OriginClient& origin, SSL_CTX* ctx, const std::string& host,
+                   const std::string& trusted_root_file) {
+  load_trusted_roots(ctx, trusted_root_file);
   X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
   X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   int ok = is_ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
                                : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
   if (ok != 1) throw std::runtime_error("cannot set the expected host name " + host);
+  SSL_CTX_set_app_data(ctx, &origin);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, remember_verify_error);
 }
 
-std::unique_ptr<httplib::ClientImpl> make_client(const HttpUrl& url,
-                                                 const TransportOptions& options) {
+void make_client(OriginClient& origin, const HttpUrl& url, const TransportOptions& options) {
   std::unique_ptr<httplib::ClientImpl> client;
   if (url.tls) {
-    if (!options.trusted_root_file.empty()) check_trusted_root(options.trusted_root_file);
     auto tls = std::make_unique<httplib::SSLClient>(url.host, url.port);
     if (!tls->is_valid()) {
       throw std::runtime_error("cannot create a TLS client: " + core::openssl_error_text());
     }
-    // Without a path httplib loads OpenSSL's default trust store (Debian:
-    // /etc/ssl/certs, from ca-certificates); with one, that file only.
-    if (!options.trusted_root_file.empty()) tls->set_ca_cert_path(options.trusted_root_file);
-    tls->enable_server_certificate_verification(true);
+    tls->enable_server_certificate_verification(false);  // OpenSSL's instead, below
     SSL_CTX_set_min_proto_version(tls->ssl_context(), TLS1_2_VERSION);
-    require_host_name(tls->ssl_context(), url.host);
+    verify_server(origin, tls->ssl_context(), url.host, options.trusted_root_file);
     client = std::move(tls);
   } else {
     client = std::make_unique<httplib::ClientImpl>(url.host, url.port);
@@ -126,15 +159,11 @@ std::unique_ptr<httplib::ClientImpl> make_client(const HttpUrl& url,
   client->set_follow_location(false);
   client->set_keep_alive(false);
   client->set_url_encode(false);  // send the CA's URLs byte for byte
-  return client;
+  origin.client = std::move(client);
 }
 
 /// Why the chain or the name did not verify, with what to do about it.
 std::string verify_failure(long result, const HttpUrl& url, const TransportOptions& options) {
-  if (result == X509_V_OK) {
-    // OpenSSL accepted the name, httplib's own check did not.
-    return "the server's certificate does not cover the host name " + url.host;
-  }
   std::string text = std::string("certificate verify failed: ") +
                      X509_verify_cert_error_string(static_cast<int>(result));
   switch (result) {
@@ -189,6 +218,7 @@ std::string describe(const Failure& f, const HttpUrl& url, const TransportOption
     case httplib::Error::ConnectionTimeout:
       return "no connection to " + where + " within " + seconds_text(options.timeout);
     case httplib::Error::SSLConnection: {
+      if (f.verify_result != X509_V_OK) return verify_failure(f.verify_result, url, options);
       if (timed_out) {
         return "the TLS handshake with " + where + " did not finish within " +
                seconds_text(options.timeout);
@@ -197,13 +227,6 @@ std::string describe(const Failure& f, const HttpUrl& url, const TransportOption
       return "the TLS handshake with " + where + " failed" +
              (why.empty() ? std::string(" (the server closed the connection)") : ": " + why);
     }
-    case httplib::Error::SSLLoadingCerts:
-      return options.trusted_root_file.empty()
-                 ? "cannot load the system's trusted roots (is ca-certificates installed?)"
-                 : "cannot load the trusted root file " + options.trusted_root_file +
-                       " (acme_ca_root): " + core::openssl_error_text();
-    case httplib::Error::SSLServerVerification:
-      return verify_failure(f.verify_result, url, options);
     case httplib::Error::Read:
       return timed_out ? "no response within " + seconds_text(options.timeout) + " (read timed out)"
                        : "the connection closed before a complete response";
@@ -284,7 +307,8 @@ HttpUrl parse_http_url(std::string_view url) {
 }
 
 struct NetworkTransport::Clients {
-  std::map<std::string, std::unique_ptr<httplib::ClientImpl>> by_origin;
+  // Held by pointer: each TLS context points at its entry (SSL_CTX app data).
+  std::map<std::string, std::unique_ptr<OriginClient>> by_origin;
 };
 
 NetworkTransport::NetworkTransport(TransportOptions options)
@@ -303,15 +327,17 @@ HttpResponse NetworkTransport::send(const HttpRequest& request) {
     throw fail(e.what());
   }
   std::string origin = origin_of(url);
-  auto& client = clients_->by_origin[origin];
-  if (!client) {
+  auto& entry = clients_->by_origin[origin];
+  if (!entry) {
     try {
-      client = make_client(url, options_);
+      entry = std::make_unique<OriginClient>();
+      make_client(*entry, url, options_);
     } catch (const std::runtime_error& e) {
       clients_->by_origin.erase(origin);
       throw fail(e.what());
     }
   }
+  OriginClient& target = *entry;
 
   httplib::Request out;
   out.method = request.method;
@@ -341,15 +367,11 @@ HttpResponse NetworkTransport::send(const HttpRequest& request) {
 
   httplib::Response in;
   ERR_clear_error();  // so that a handshake failure reports its own reason
-  if (!client->send(out, in, failure.error)) {
+  target.verify_error = X509_V_OK;
+  if (!target.client->send(out, in, failure.error)) {
     failure.elapsed = SteadyClock::now() - start;
-    if (url.tls) {
-      failure.verify_result = static_cast<httplib::SSLClient&>(*client).get_openssl_verify_result();
-    }
-    std::string why = describe(failure, url, options_);
-    // A client whose trust store failed to load would not load it again.
-    if (failure.error == httplib::Error::SSLLoadingCerts) clients_->by_origin.erase(origin);
-    throw fail(why);
+    failure.verify_result = target.verify_error;
+    throw fail(describe(failure, url, options_));
   }
   response.status = in.status;
   for (const auto& [name, value] : in.headers)
