@@ -178,7 +178,9 @@ std::string verify_failure(long result, const HttpUrl& url, const TransportOptio
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
     case X509_V_ERR_CERT_UNTRUSTED:
       if (options.trusted_root_file.empty()) {
-        return text + " — set acme_ca_root to the CA's root certificate (a private or test CA)";
+        return text +
+               " — for a private or test CA, set acme_ca_root to the CA's root certificate;"
+               " for a public CA, check that the ca-certificates package is installed";
       }
       return text + " — " + options.trusted_root_file +
              " (acme_ca_root) is not the root that signed this server's certificate";
