@@ -139,7 +139,7 @@ CertificateManager::CertificateManager(CertificateManagerOptions options)
                                 : std::make_shared<FileStorage>(options_.data_dir, clock_)),
       responder_(clock_),
       random_engine_(std::random_device{}()) {
-  if (!options_.transport_factory) options_.transport_factory = curl_transport_factory();
+  if (!options_.transport_factory) options_.transport_factory = network_transport_factory();
   if (options_.max_parallel == 0) options_.max_parallel = 1;
   snapshot_ = std::make_shared<core::CertificateSet>();
 }

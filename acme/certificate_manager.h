@@ -10,7 +10,7 @@
 //   CertificateManagerOptions options;
 //   options.data_dir = core::data_directory(config.global.storage_path);
 //   options.clock = &system_clock;                    // outlives the manager
-//   // options.transport_factory defaults to libcurl (trusting each issuer's
+//   // options.transport_factory defaults to the network transport (trusting each issuer's
 //   // trusted_root / acme_ca_root when set)
 //   CertificateManager acme(std::move(options));
 //   acme.on_publish([&] { tls_contexts.rebuild(); });  // before start()
@@ -112,7 +112,7 @@ struct OrderCounts {
 struct CertificateManagerOptions {
   std::string data_dir;
   const core::Clock* clock = nullptr;  // required; must outlive the manager
-  TransportFactory transport_factory;  // default: curl_transport_factory()
+  TransportFactory transport_factory;  // default: network_transport_factory()
   std::shared_ptr<Storage> storage;    // default: FileStorage(data_dir)
   Sleeper sleep;                       // waits between polls; default: interruptible real sleep
   std::function<double()> random;      // uniform [0, 1) for ARI picks; default: mt19937_64

@@ -1,7 +1,8 @@
 #pragma once
 
 // The HTTP client the ACME client talks through, injected (style rule 10):
-// libcurl in production, a scripted fake CA in the unit tests.
+// cpp-httplib's blocking client in production (decision 0013), a scripted
+// fake CA in the unit tests.
 
 #include <chrono>
 #include <functional>
@@ -52,30 +53,55 @@ class HttpTransport {
   virtual HttpResponse send(const HttpRequest& request) = 0;
 };
 
-/// Settings for the libcurl transport.
-struct CurlOptions {
+/// Settings for the network transport.
+struct TransportOptions {
   std::string trusted_root_file;  // extra PEM root for the CA's HTTPS (acme_ca_root, pebble)
-  std::chrono::seconds timeout = kHttpTimeout;
+  /// Bounds each wait: connect, TLS handshake, every read and write; the
+  /// body also stops at this long after the request started.
+  std::chrono::milliseconds timeout = kHttpTimeout;
   std::string user_agent = "usher-acme";
 };
 
-/// The production transport. A `trusted_root_file` replaces the system
-/// trust store for this CA (pebble's root is the only one that signs it).
-class CurlTransport final : public HttpTransport {
+/// The production transport: blocking HTTP/1.1 over cpp-httplib's client
+/// (decision 0013), one connection per request, redirects never followed.
+/// HTTPS verifies the chain and the host name (RFC 6125, through OpenSSL)
+/// against the system trust store or, when `trusted_root_file` is set,
+/// against that file only (pebble's root is the only one that signs it).
+class NetworkTransport final : public HttpTransport {
  public:
-  explicit CurlTransport(CurlOptions options);
+  explicit NetworkTransport(TransportOptions options);
+  ~NetworkTransport() override;
+  NetworkTransport(const NetworkTransport&) = delete;
+  NetworkTransport& operator=(const NetworkTransport&) = delete;
+
   HttpResponse send(const HttpRequest& request) override;
 
  private:
-  CurlOptions options_;
+  struct Clients;  // one client per origin, so a trust store loads once per transport
+
+  TransportOptions options_;
+  std::unique_ptr<Clients> clients_;
 };
 
 /// Makes one transport per CA: the argument is the extra trusted root file
 /// ("" for none).
 using TransportFactory = std::function<std::unique_ptr<HttpTransport>(const std::string&)>;
 
-/// The default factory: a CurlTransport per CA.
-TransportFactory curl_transport_factory();
+/// The default factory: a NetworkTransport per CA.
+TransportFactory network_transport_factory();
+
+/// An absolute http(s) URL split for a client: `https://[::1]:14000/dir`
+/// gives {true, "::1", 14000, "/dir"}.
+struct HttpUrl {
+  bool tls = false;
+  std::string host;    // brackets of an IPv6 literal removed
+  int port = 0;        // 443 / 80 when the URL names none
+  std::string target;  // path and query, "/" at least; the fragment dropped
+};
+
+/// Parses `url`; throws std::runtime_error naming the URL and what is wrong
+/// (another scheme, user info, a bad port, no host).
+HttpUrl parse_http_url(std::string_view url);
 
 /// The parameter `name` of a `Link` header value whose rel is `rel`
 /// (RFC 8288): the URLs of `<url>;rel="alternate"` entries.

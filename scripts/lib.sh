@@ -4,7 +4,7 @@
 # Packages to build usher (design.md §2).
 USHER_BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libasio-dev libssl-dev libcurl4-openssl-dev libnghttp2-dev libcpp-httplib-dev
+  libasio-dev libssl-dev libnghttp2-dev libcpp-httplib-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
 )
 
@@ -28,7 +28,7 @@ USHER_PACKAGE_PACKAGES=(debhelper dpkg-dev lintian systemd bash-completion man-d
 # (cmake/toolchain-aarch64.cmake).
 USHER_ARM64_PACKAGES=(
   crossbuild-essential-arm64 qemu-user-static libasio-dev libyaml-cpp-dev
-  libssl-dev:arm64 libcurl4-openssl-dev:arm64 libnghttp2-dev:arm64 libcpp-httplib-dev:arm64
+  libssl-dev:arm64 libnghttp2-dev:arm64 libcpp-httplib-dev:arm64
   libspdlog-dev:arm64 libfmt-dev:arm64 libyaml-cpp0.7:arm64 libgtest-dev:arm64 libgmock-dev:arm64
 )
 

@@ -444,8 +444,8 @@ int run_instance(const core::Config& config, const ConfigSource& source, std::os
   }
   // A peer that closes first must cost one connection, not the process:
   // OpenSSL writes to the socket itself (a close_notify to a client already
-  // gone, such as a CA's TLS-ALPN-01 check) and libcurl under CURLOPT_NOSIGNAL
-  // leaves SIGPIPE to the application. Writes then fail with EPIPE instead.
+  // gone, such as a CA's TLS-ALPN-01 check), and so does the ACME client's
+  // TLS (cpp-httplib over OpenSSL). Writes then fail with EPIPE instead.
   std::signal(SIGPIPE, SIG_IGN);
   std::string admin_config =
       effective_admin_address(config.global.admin, std::getenv(kAdminEnvVar));
