@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """Deterministic costs of usher, for a machine shared with other work where
 req/s are noise: instructions per keep-alive request (callgrind), syscalls
-per request (strace -c), idle RSS and RSS per idle keep-alive connection.
+per request (strace -c), idle RSS and RSS per idle keep-alive connection,
+and the same two per-request costs over HTTP/2 (--only h2).
 
     bench/cost.py --usher build/dev/usher                 # everything
     bench/cost.py --usher build/dev/usher --only rss --idle 10000
+    /usr/bin/python3 bench/cost.py --usher build/rel/usher --only h2 --h2 50x10
+
+The HTTP/2 figure needs Debian's python3-h2 (hence /usr/bin/python3 when
+another python3 comes first on PATH); `--h2-peer h2o` (or haproxy, nginx)
+measures a peer's syscalls per request the same way.
 
 Each figure runs on a fresh usher (one worker) in front of the bench
 backend (nginx), with the same config as bench/run. Requests are made by a
@@ -15,6 +21,7 @@ client's own cost is not counted (only usher's process is measured).
 import argparse
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -197,16 +204,229 @@ def idle_rss(bench, counts):
     return rows
 
 
+# ---------------------------------------------------------------- HTTP/2
+
+# h2load's figure in bench/run: 50 connections, 10 streams in flight on each.
+H2_SHAPE = "50x10"
+# HTTP/2 requests made before counting (per connection, on top of the
+# handshake): HPACK tables, pools and buffers are then warm.
+H2_WARMUP_ROUNDS = 4
+
+
+class H2Client:
+    """`connections` TLS connections speaking HTTP/2 (ALPN h2) with python3-h2,
+    each keeping `streams` GET requests in flight: a batch of `streams`
+    HEADERS frames leaves in one write, the next batch once all of them are
+    answered (as h2load -m refills, minus its timing). Every body is checked,
+    so the request count is exact and every request did succeed."""
+
+    def __init__(self, port, cafile, path, expect, connections, streams):
+        import h2.config  # noqa: PLC0415 (python3-h2 only where this figure runs)
+        import h2.connection  # noqa: PLC0415
+
+        self.path, self.expect, self.streams = path, expect, streams
+        context = ssl.create_default_context(cafile=str(cafile))
+        context.set_alpn_protocols(["h2"])
+        self.conns = []
+        for _ in range(connections):
+            raw = socket.create_connection(("127.0.0.1", port), timeout=RESPONSE_TIMEOUT)
+            sock = context.wrap_socket(raw, server_hostname="localhost")
+            if sock.selected_alpn_protocol() != "h2":
+                raise RuntimeError(f"ALPN picked {sock.selected_alpn_protocol()!r}, not h2")
+            conn = h2.connection.H2Connection(
+                h2.config.H2Configuration(client_side=True, header_encoding=None))
+            conn.initiate_connection()
+            # A large connection window: WINDOW_UPDATEs to usher stay rare.
+            conn.increment_flow_control_window(1 << 24)
+            sock.sendall(conn.data_to_send())
+            self.conns.append((sock, conn))
+        self.authority = f"localhost:{port}".encode()
+
+    def _send_batch(self, sock, conn, count, open_streams):
+        headers = [(b":method", b"GET"), (b":scheme", b"https"),
+                   (b":authority", self.authority), (b":path", self.path.encode())]
+        for _ in range(count):
+            sid = conn.get_next_available_stream_id()
+            conn.send_headers(sid, headers, end_stream=True)
+            open_streams[sid] = [None, b""]
+        sock.sendall(conn.data_to_send())
+
+    def _receive(self, sock, conn, open_streams):
+        import h2.events  # noqa: PLC0415
+
+        data = sock.recv(1 << 20)
+        if not data:
+            raise RuntimeError("usher closed the HTTP/2 connection")
+        finished = 0
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                open_streams[event.stream_id][0] = dict(event.headers).get(b":status")
+            elif isinstance(event, h2.events.DataReceived):
+                open_streams[event.stream_id][1] += event.data
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                status, body = open_streams.pop(event.stream_id)
+                if status != b"200" or body != self.expect:
+                    raise RuntimeError(f"stream {event.stream_id}: status {status!r}, "
+                                       f"{len(body)} body bytes, not 200 with the file")
+                finished += 1
+            elif isinstance(event, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                raise RuntimeError(f"usher ended a stream or the connection: {event}")
+        pending = conn.data_to_send()
+        if pending:
+            sock.sendall(pending)
+        return finished
+
+    def run(self, rounds):
+        """Makes rounds x connections x streams requests; returns the count."""
+        import select  # noqa: PLC0415
+
+        done = 0
+        for _ in range(rounds):
+            state = {}
+            for sock, conn in self.conns:
+                state[sock] = (conn, {})
+                self._send_batch(sock, conn, self.streams, state[sock][1])
+            waiting = {sock for sock in state}
+            while waiting:
+                # TLS may hold decrypted bytes that select() cannot see.
+                ready = [s for s in waiting if s.pending()]
+                if not ready:
+                    ready, _, _ = select.select(list(waiting), [], [], RESPONSE_TIMEOUT)
+                    if not ready:
+                        raise RuntimeError("no HTTP/2 response within the timeout")
+                for sock in ready:
+                    conn, open_streams = state[sock]
+                    done += self._receive(sock, conn, open_streams)
+                    if not open_streams:
+                        waiting.discard(sock)
+        return done
+
+    def close(self):
+        for sock, conn in self.conns:
+            conn.close_connection()
+            try:
+                sock.sendall(conn.data_to_send())
+            except OSError:
+                pass
+            sock.close()
+
+
+def parse_shape(text):
+    connections, _, streams = text.partition("x")
+    return int(connections), int(streams)
+
+
+def h2_client(bench, port, shape, path):
+    connections, streams = parse_shape(shape)
+    return H2Client(port, bench.fixtures.cert, path, bench.fixtures.body(path),
+                    connections, streams)
+
+
+def h2_rounds(shape, requests):
+    connections, streams = parse_shape(shape)
+    return max(1, requests // (connections * streams))
+
+
+def h2_callgrind(bench, shape, requests, path):
+    """Instructions per HTTP/2 request in usher (one worker), handshakes and
+    warm-up excluded."""
+    out = bench.workdir / f"callgrind.h2.{shape}"
+    wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
+               "--collect-atstart=yes"]
+    server = bench.start(wrapper)
+    try:
+        c = h2_client(bench, server.https_port, shape, path)
+        c.run(H2_WARMUP_ROUNDS)
+        pid = server.process.pid
+        subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True)
+        made = c.run(h2_rounds(shape, requests))
+        subprocess.run(["callgrind_control", "--dump=measured", str(pid)], check=True,
+                       capture_output=True)
+        c.close()
+    finally:
+        bench.stop(server)
+    dumps = sorted(bench.workdir.glob(out.name + ".*"))
+    measured = [d for d in dumps if b"measured" in d.read_bytes()[:2000]]
+    text = measured[0].read_text(errors="replace")
+    total = int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))
+    return total / made, measured[0]
+
+
+def strace_counts(log):
+    """(total calls, {syscall: calls}) from an `strace -c` summary."""
+    text = log.read_text()
+    total = re.search(r"^-+\s.*\n100\.00\s+\S+\s+\S+\s+(\d+)", text, re.M)
+    calls = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1].isidentifier() and parts[0][0].isdigit() \
+                and parts[-1] != "total":
+            calls[parts[-1]] = int(parts[3])
+    return int(total.group(1)), calls
+
+
+def h2_syscalls_of(bench, server, shape, requests, path, label):
+    """Syscalls per HTTP/2 request of every process of `server` (usher or a
+    peer), counted with strace -c -f over the measured rounds only."""
+    c = h2_client(bench, server.https_port, shape, path)
+    c.run(H2_WARMUP_ROUNDS)
+    log = bench.workdir / f"strace.h2.{label}"
+    command = ["strace", "-c", "-f", "-o", str(log)]
+    for pid in server.refresh_pids():
+        command += ["-p", str(pid)]
+    tracer = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # strace attaches to every thread
+    made = c.run(h2_rounds(shape, requests))
+    tracer.send_signal(signal.SIGINT)
+    tracer.wait(30)
+    c.close()
+    total, calls = strace_counts(log)
+    return total / made, {k: v / made for k, v in calls.items()}
+
+
+def h2_syscalls(bench, shape, requests, path, peer=None):
+    if peer is None:
+        server = bench.start()
+    else:
+        server = targets.start_proxy(peer, shutil.which(peer), bench.workdir,
+                                     targets.ONE_CORE_UNPINNED, bench.fixtures, bench.backend,
+                                     bench.registry, label="-cost")
+    try:
+        return h2_syscalls_of(bench, server, shape, requests, path, peer or "usher")
+    finally:
+        bench.stop(server)
+
+
+def print_h2(bench, args):
+    if "cpu" in args.h2_figures and args.h2_peer is None:
+        ir, _ = h2_callgrind(bench, args.h2, args.requests, args.path)
+        print(f"instructions per request, h2 {args.h2} {args.path}: {ir:,.0f}", flush=True)
+    if "syscalls" in args.h2_figures:
+        per, calls = h2_syscalls(bench, args.h2, args.requests, args.path, args.h2_peer)
+        top = ", ".join(f"{k} {v:.3f}" for k, v in
+                        sorted(calls.items(), key=lambda kv: -kv[1])[:10])
+        print(f"syscalls per request, h2 {args.h2} ({args.h2_peer or 'usher'}): {per:.3f} "
+              f"({top})", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--usher", required=True)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--idle", type=int, default=2000, help="idle connections to hold")
-    parser.add_argument("--only", choices=["cpu", "syscalls", "rss"], action="append")
+    parser.add_argument("--only", choices=["cpu", "syscalls", "rss", "h2"], action="append")
+    parser.add_argument("--h2", default=H2_SHAPE, metavar="CxM",
+                        help="HTTP/2 figure: C connections with M streams in flight each")
+    parser.add_argument("--h2-figures", default="cpu,syscalls",
+                        help="which HTTP/2 figures: cpu, syscalls or both (comma-separated)")
+    parser.add_argument("--h2-peer", choices=["h2o", "haproxy", "nginx"],
+                        help="count that proxy's HTTP/2 syscalls instead of usher's")
     parser.add_argument("--path", default="/100b")
     parser.add_argument("--keep", help="work in this directory and keep it (profiles, logs)")
     args = parser.parse_args()
-    only = set(args.only or ["cpu", "syscalls", "rss"])
+    only = set(args.only or ["cpu", "syscalls", "rss", "h2"])
+    args.h2_figures = set(args.h2_figures.split(","))
     targets.ONE_CORE_UNPINNED = targets.Mode("one worker", True)
     targets.ONE_CORE_UNPINNED.proxy_pin = lambda: []
     with tempfile.TemporaryDirectory(prefix="usher-cost-") as tmp:
@@ -227,6 +447,8 @@ def main():
                                     sorted(calls.items(), key=lambda kv: -kv[1])[:10])
                     print(f"syscalls per request, {'https' if tls else 'http'}: {per:.2f} "
                           f"({top})", flush=True)
+            if "h2" in only:
+                print_h2(bench, args)
             if "rss" in only:
                 for tls, base, warm, held, line in idle_rss(bench, args.idle):
                     name = "https" if tls else "http"

@@ -65,12 +65,40 @@ std::string_view view(const uint8_t* data, size_t length) {
   return {reinterpret_cast<const char*>(data), length};
 }
 
-// RFC 9113 §8.2.2: connection-specific fields never appear in HTTP/2.
+// RFC 9113 §8.2.2: connection-specific fields never appear in HTTP/2. The
+// length picks the one candidate: this runs for every field of every
+// response head.
 bool is_connection_specific(std::string_view name) {
-  return header_name_equals(name, "connection") || header_name_equals(name, "keep-alive") ||
-         header_name_equals(name, "proxy-connection") ||
-         header_name_equals(name, "transfer-encoding") || header_name_equals(name, "upgrade");
+  switch (name.size()) {
+    case 7:
+      return header_name_equals(name, "upgrade");
+    case 10:
+      return header_name_equals(name, "connection") || header_name_equals(name, "keep-alive");
+    case 16:
+      return header_name_equals(name, "proxy-connection");
+    case 17:
+      return header_name_equals(name, "transfer-encoding");
+    default:
+      return false;
+  }
 }
+
+/// A number as decimal text, without a heap allocation.
+struct Decimal {
+  std::array<char, 24> text{};
+  size_t size = 0;
+  std::string_view view() const { return {text.data(), size}; }
+};
+template <typename T>
+Decimal decimal(T value) {
+  Decimal d;
+  auto [end, ec] = std::to_chars(d.text.data(), d.text.data() + d.text.size(), value);
+  d.size = ec == std::errc() ? static_cast<size_t>(end - d.text.data()) : 0;
+  return d;
+}
+
+// Bytes a response head adds to its fields: :status, content-length, date.
+constexpr size_t kHeadExtraBytes = 96;
 
 /// Host of an authority: without port, lower case, IPv6 without brackets.
 std::string host_of(std::string_view authority) {
@@ -94,27 +122,43 @@ std::string websocket_key() {
   return std::string(reinterpret_cast<const char*>(encoded.data()), static_cast<size_t>(n));
 }
 
-nghttp2_nv make_nv(const std::string& name, const std::string& value) {
-  // The casts are nghttp2's API: it copies the bytes (no NO_COPY flags).
-  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NONE};
-}
-
-/// Header fields for nghttp2: owned lower-case copies plus the nv array.
-struct NvList {
-  std::vector<std::string> strings;
-  std::vector<nghttp2_nv> nv;
+/// Header fields for nghttp2, lower-cased (RFC 9113 §8.2.1). Every name and
+/// value is copied into one buffer and described by one nv entry: a
+/// response head costs two allocations, not two per field (it is built once
+/// per response, on the hot path of every proxied request).
+class NvList {
+ public:
+  /// Room for `fields` fields of `bytes` bytes in total, to spare regrowth.
+  void reserve(size_t fields, size_t bytes) {
+    nv_.reserve(fields);
+    bytes_.reserve(bytes);
+  }
   void add(std::string_view name, std::string_view value) {
-    strings.push_back(lowered(name));
-    strings.emplace_back(value);
+    const size_t at = bytes_.size();
+    bytes_.append(name);
+    for (size_t i = at; i < at + name.size(); ++i)
+      bytes_[i] = lower(bytes_[i]);
+    bytes_.append(value);
+    // The pointers are set by build(): the buffer may still move.
+    nv_.push_back(nghttp2_nv{nullptr, nullptr, name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
   }
-  /// Fills `nv` from `strings`; call before passing nv.data() and nv.size().
-  void build() {
-    nv.clear();
-    for (size_t i = 0; i + 1 < strings.size(); i += 2)
-      nv.push_back(make_nv(strings[i], strings[i + 1]));
+  bool empty() const { return nv_.empty(); }
+  /// The fields for nghttp2 (which copies them); valid until the next add().
+  std::span<const nghttp2_nv> build() {
+    // The cast is nghttp2's API: it takes non-const pointers, reads only.
+    auto* at = reinterpret_cast<uint8_t*>(bytes_.data());
+    for (nghttp2_nv& nv : nv_) {
+      nv.name = at;
+      at += nv.namelen;
+      nv.value = at;
+      at += nv.valuelen;
+    }
+    return nv_;
   }
+
+ private:
+  std::string bytes_;  // name, value, name, value, ... back to back
+  std::vector<nghttp2_nv> nv_;
 };
 
 class Http2Connection;
@@ -433,9 +477,9 @@ asio::awaitable<std::error_code> Http2Stream::send_continue() {
   continue_sent_ = true;
   NvList nv;
   nv.add(":status", "100");
-  nv.build();
-  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.nv.data(),
-                         nv.nv.size(), nullptr);
+  auto fields = nv.build();
+  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, fields.data(),
+                         fields.size(), nullptr);
   conn_.wake_writer();
   co_return std::error_code{};
 }
@@ -496,9 +540,9 @@ asio::awaitable<std::error_code> Http2Stream::write_interim(const ResponseHead& 
   nv.add(":status", std::to_string(head.status));
   for (const auto& h : head.headers.fields())
     if (!is_connection_specific(h.name)) nv.add(h.name, h.value);
-  nv.build();
-  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.nv.data(),
-                         nv.nv.size(), nullptr);
+  auto fields = nv.build();
+  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, fields.data(),
+                         fields.size(), nullptr);
   conn_.wake_writer();
   co_return std::error_code{};
 }
@@ -511,18 +555,25 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
   upgraded_ = tunnel;
   no_body_ =
       !tunnel && (head_request_ || head.status < 200 || head.status == 204 || head.status == 304);
+  const auto& fields = head.headers.fields();
+  size_t bytes = kHeadExtraBytes;
+  for (const auto& h : fields)
+    bytes += h.name.size() + h.value.size();
   NvList nv;
+  nv.reserve(fields.size() + 3, bytes);
   // RFC 8441 §5: a successful extended CONNECT is a 2xx, not a 101.
-  nv.add(":status", std::to_string(tunnel ? 200 : head.status));
-  for (const auto& h : head.headers.fields()) {
+  nv.add(":status", decimal(tunnel ? 200 : head.status).view());
+  bool has_date = false;
+  for (const auto& h : fields) {
     if (is_connection_specific(h.name) || header_name_equals(h.name, "content-length")) continue;
     if (tunnel && header_name_equals(h.name, "sec-websocket-accept")) continue;
+    has_date = has_date || header_name_equals(h.name, "date");
     nv.add(h.name, h.value);
   }
   if (!tunnel && head.content_length && head.status >= 200 && head.status != 204 &&
       head.status != 304)
-    nv.add("content-length", std::to_string(*head.content_length));
-  if (!head.headers.contains("date")) nv.add("date", http_date_now());
+    nv.add("content-length", decimal(*head.content_length).view());
+  if (!has_date) nv.add("date", http_date_now());
   // Submitted by the writer, not here: a response that ends before the
   // writer runs (no body, no trailers) then leaves as one HEADERS frame
   // with END_STREAM. gRPC's trailers-only answer (grpc-status in the head)
@@ -542,15 +593,15 @@ void Http2Stream::submit_head() {
   NvList nv = std::move(out_head_);
   if (!usable()) return;
   const bool ends_here =
-      no_body_ || (finished_ && out_begin_ == out_.size() && out_trailers_.strings.empty());
+      no_body_ || (finished_ && out_begin_ == out_.size() && out_trailers_.empty());
   nghttp2_data_provider provider{};
   provider.source.ptr = this;
   provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
                               uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
     return static_cast<Http2Stream*>(source->ptr)->on_read_data(buf, length, flags);
   };
-  nv.build();
-  if (nghttp2_submit_response(conn_.session(), id_, nv.nv.data(), nv.nv.size(),
+  auto fields = nv.build();
+  if (nghttp2_submit_response(conn_.session(), id_, fields.data(), fields.size(),
                               ends_here ? nullptr : &provider) != 0)
     reset(NGHTTP2_INTERNAL_ERROR);  // the handler's next write sees the stream gone
 }
@@ -569,12 +620,11 @@ ssize_t Http2Stream::on_read_data(uint8_t* buf, size_t length, uint32_t* flags) 
   }
   if (out_begin_ == out_.size() && finished_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (!out_trailers_.strings.empty()) {
+    if (!out_trailers_.empty()) {
       // RFC 9113 §8.1: trailers are a HEADERS frame that ends the stream.
       *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      out_trailers_.build();
-      nghttp2_submit_trailer(conn_.session(), id_, out_trailers_.nv.data(),
-                             out_trailers_.nv.size());
+      auto fields = out_trailers_.build();
+      nghttp2_submit_trailer(conn_.session(), id_, fields.data(), fields.size());
     }
     return static_cast<ssize_t>(n);
   }
