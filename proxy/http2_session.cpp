@@ -787,6 +787,11 @@ bool Http2Connection::init() {
   nghttp2_option_set_max_continuations(option.get(), kHttp2MaxContinuations);
   nghttp2_option_set_stream_reset_rate_limit(option.get(), kHttp2ResetBurst, kHttp2ResetRate);
   nghttp2_option_set_max_deflate_dynamic_table_size(option.get(), kHttp2HeaderTableSize);
+  // A closed stream is forgotten at once: keeping it for RFC 7540's
+  // priority tree costs a tree update per stream and memory for up to
+  // max_concurrent_streams dead streams (SETTINGS_NO_RFC7540_PRIORITIES
+  // below already implies this; set for clients that ignore that setting).
+  nghttp2_option_set_no_closed_streams(option.get(), 1);
 
   nghttp2_session* raw_session = nullptr;
   if (nghttp2_session_server_new2(&raw_session, callbacks.get(), this, option.get()) != 0)
@@ -795,12 +800,16 @@ bool Http2Connection::init() {
 
   const uint32_t max_header_list = static_cast<uint32_t>(
       std::min<size_t>(settings().max_header_bytes, std::numeric_limits<uint32_t>::max()));
-  std::array<nghttp2_settings_entry, 5> entries{{
+  std::array<nghttp2_settings_entry, 6> entries{{
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kHttp2MaxConcurrentStreams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kHttp2StreamWindow)},
       {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, kHttp2HeaderTableSize},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, max_header_list},
       {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},  // RFC 8441 WebSockets
+      // RFC 9218 §2.1: RFC 7540's dependency tree is not kept (RFC 9113
+      // §5.3.2 deprecates it); streams are served by RFC 9218 urgency,
+      // which a reverse proxy's responses rarely need more of.
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   }};
   if (nghttp2_submit_settings(session(), NGHTTP2_FLAG_NONE, entries.data(), entries.size()) != 0)
     return false;
