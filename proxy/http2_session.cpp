@@ -15,7 +15,6 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -234,7 +233,10 @@ class Http2Stream final : public Exchange,
   int32_t id() const { return id_; }
   bool closed() const { return closed_; }
   bool head_pending = true;  // its header block has not ended yet
-  void notify() { wake_.cancel(); }
+  void notify() {
+    if (wake_) wake_->cancel();
+  }
+  size_t slot = 0;  // index in the connection's list of open streams
 
  private:
   /// Waits for notify(), at most `timeout` (none when nullopt).
@@ -246,7 +248,10 @@ class Http2Stream final : public Exchange,
 
   Http2Connection& conn_;
   int32_t id_;
-  asio::steady_timer wake_;
+  // Made at the first wait: most streams (a request without a body, a
+  // response that fits the output limit) never wait, and a timer costs a
+  // service lookup under a mutex to make.
+  std::optional<asio::steady_timer> wake_;
 
   // The request.
   HttpRequest request_;
@@ -320,6 +325,7 @@ class Http2Connection {
   void update_deadline();
   void wake_all_streams();
   Http2Stream* find(int32_t id);
+  void forget(Http2Stream& stream);
   void head_done(Http2Stream& stream) {
     if (!stream.head_pending) return;
     stream.head_pending = false;
@@ -341,8 +347,11 @@ class Http2Connection {
   const Http2Environment& env_;
   ConnectionEntry& entry_;
   SessionPtr session_;
-  std::map<int32_t, std::shared_ptr<Http2Stream>> streams_;  // open at the protocol level
-  size_t handlers_ = 0;                                      // handler coroutines running
+  // Open at the protocol level, in no order: each stream knows its slot,
+  // and a closed one is swapped with the last (no node to allocate per
+  // stream, as a map would).
+  std::vector<std::shared_ptr<Http2Stream>> streams_;
+  size_t handlers_ = 0;  // handler coroutines running
   bool seen_request_ = false;
   size_t pending_heads_ = 0;  // streams whose header block has not ended
   Clock::time_point head_deadline_ = Clock::time_point::max();
@@ -361,8 +370,7 @@ class Http2Connection {
 
 // ------------------------------------------------------------ stream: request
 
-Http2Stream::Http2Stream(Http2Connection& connection, int32_t id)
-    : conn_(connection), id_(id), wake_(connection.executor()) {
+Http2Stream::Http2Stream(Http2Connection& connection, int32_t id) : conn_(connection), id_(id) {
   request_.scheme = connection.info().tls ? "https" : "http";
   request_.version_major = 2;
   request_.version_minor = 0;
@@ -460,12 +468,13 @@ void Http2Stream::consume(size_t n) {
 }
 
 asio::awaitable<Wake> Http2Stream::wait(std::optional<milliseconds> timeout) {
+  if (!wake_) wake_.emplace(conn_.executor());
   if (timeout) {
-    wake_.expires_after(*timeout);
+    wake_->expires_after(*timeout);
   } else {
-    wake_.expires_at(Clock::time_point::max());
+    wake_->expires_at(Clock::time_point::max());
   }
-  auto [ec] = co_await wake_.async_wait(kNoThrow);
+  auto [ec] = co_await wake_->async_wait(kNoThrow);
   if (!ec) co_return Wake::kTimedOut;
   auto state = co_await asio::this_coro::cancellation_state;
   co_return state.cancelled() != asio::cancellation_type::none ? Wake::kCancelled : Wake::kWoken;
@@ -913,7 +922,10 @@ asio::awaitable<void> Http2Connection::read_loop() {
     }
     wake_writer();
     if (!nghttp2_session_want_read(session()) && !nghttp2_session_want_write(session())) break;
-    if (streams_.empty() && handlers_ == 0) std::vector<char>().swap(in_);
+    if (streams_.empty() && handlers_ == 0) {
+      std::vector<char>().swap(in_);
+      std::vector<std::shared_ptr<Http2Stream>>().swap(streams_);
+    }
   }
   read_deadline_ = Clock::time_point::max();
   update_deadline();
@@ -982,12 +994,22 @@ asio::awaitable<void> Http2Connection::write_loop() {
 }
 
 void Http2Connection::wake_all_streams() {
-  for (auto& [id, s] : streams_)
+  for (auto& s : streams_)
     s->notify();
 }
 
 Http2Stream* Http2Connection::find(int32_t id) {
   return static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session(), id));
+}
+
+void Http2Connection::forget(Http2Stream& stream) {
+  // May drop the last reference to `stream` (no handler holds it).
+  const size_t slot = stream.slot;
+  if (slot + 1 != streams_.size()) {
+    streams_[slot] = std::move(streams_.back());
+    streams_[slot]->slot = slot;
+  }
+  streams_.pop_back();
 }
 
 void Http2Connection::start_handler(const std::shared_ptr<Http2Stream>& stream) {
@@ -1032,7 +1054,8 @@ int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_fr
   }
   auto stream = std::make_shared<Http2Stream>(c, id);
   nghttp2_session_set_stream_user_data(session, id, stream.get());
-  c.streams_[id] = std::move(stream);
+  stream->slot = c.streams_.size();
+  c.streams_.push_back(std::move(stream));
   ++c.pending_heads_;
   return 0;
 }
@@ -1057,8 +1080,7 @@ int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame,
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       c.head_done(*stream);
       stream->on_request_complete(end_stream);
-      auto it = c.streams_.find(frame->hd.stream_id);
-      if (it != c.streams_.end()) c.start_handler(it->second);
+      c.start_handler(c.streams_[stream->slot]);
     } else if (end_stream) {
       stream->on_end_stream();  // trailers
     }
@@ -1082,12 +1104,12 @@ int Http2Connection::on_data_chunk(nghttp2_session*, uint8_t, int32_t stream_id,
 int Http2Connection::on_stream_close(nghttp2_session* session, int32_t stream_id,
                                      uint32_t error_code, void* self) {
   auto& c = *static_cast<Http2Connection*>(self);
-  auto it = c.streams_.find(stream_id);
-  if (it == c.streams_.end()) return 0;
-  c.head_done(*it->second);
-  it->second->on_close(error_code);
+  Http2Stream* stream = c.find(stream_id);
+  if (stream == nullptr) return 0;
+  c.head_done(*stream);
+  stream->on_close(error_code);
   nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
-  c.streams_.erase(it);  // a running handler keeps its own reference
+  c.forget(*stream);  // a running handler keeps its own reference
   if (c.streams_.empty() && c.handlers_ == 0 && !c.dead_) c.arm_read_deadline();
   return 0;
 }
