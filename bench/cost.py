@@ -7,6 +7,8 @@ and the same two per-request costs over HTTP/2 (--only h2).
     bench/cost.py --usher build/dev/usher                 # everything
     bench/cost.py --usher build/dev/usher --only rss --idle 10000
     /usr/bin/python3 bench/cost.py --usher build/rel/usher --only h2 --h2 50x10
+    /usr/bin/python3 bench/cost.py --usher build/rel/usher --only h2 \
+        --h2-figures cputime --h2-peer h2o
 
 The HTTP/2 figure needs Debian's python3-h2 (hence /usr/bin/python3 when
 another python3 comes first on PATH); `--h2-peer h2o` (or haproxy, nginx)
@@ -402,7 +404,52 @@ def h2_syscalls(bench, shape, requests, path, peer=None):
         bench.stop(server)
 
 
+# Rounds of the CPU-time figure; each proxy is loaded once per round, in
+# turn, so that outside load hits every one alike.
+H2_CPU_ROUNDS = 3
+# Seconds one h2load run may take before it is stopped.
+H2LOAD_TIMEOUT = 120
+
+
+def h2load(server, shape, requests, path):
+    connections, streams = parse_shape(shape)
+    url = f"https://localhost:{server.https_port}{path}"
+    command = ["timeout", str(H2LOAD_TIMEOUT), "h2load", "-n", str(requests),
+               "-c", str(connections), "-m", str(streams), url]
+    result = subprocess.run(command, capture_output=True, text=True)
+    done = re.search(r"^requests: .* (\d+) succeeded, (\d+) failed", result.stdout, re.M)
+    if result.returncode != 0 or not done or int(done.group(1)) != requests:
+        raise RuntimeError(f"h2load against {server.name}: {result.stdout[-300:]}")
+
+
+def h2_cpu_time(bench, shape, requests, path, peer=None):
+    """CPU time (user + system, every thread) per HTTP/2 request made by
+    h2load, for usher and a peer in alternation. Not an exact count like
+    the others, but far steadier than req/s on a busy machine: it does not
+    depend on how much of a core the proxy got."""
+    servers = [bench.start()] + ([start_peer(bench, peer)] if peer else [])
+    try:
+        samples = {server.name: [] for server in servers}
+        for _ in range(H2_CPU_ROUNDS):
+            for server in servers:
+                h2load(server, shape, requests // 10, path)  # warm-up
+                pids = server.refresh_pids()
+                before = procstat.cpu_seconds(pids)
+                h2load(server, shape, requests, path)
+                samples[server.name].append((procstat.cpu_seconds(pids) - before) / requests)
+        return samples
+    finally:
+        for server in servers:
+            bench.stop(server)
+
+
 def print_h2(bench, args):
+    if "cputime" in args.h2_figures:
+        samples = h2_cpu_time(bench, args.h2, args.h2_load_requests, args.path, args.h2_peer)
+        for name, values in samples.items():
+            shown = ", ".join(f"{v * 1e6:.1f}" for v in values)
+            print(f"cpu time per request, h2load {args.h2} {args.path} ({name}): "
+                  f"{sorted(values)[len(values) // 2] * 1e6:.1f} us (rounds: {shown})", flush=True)
     # nginx forks its worker out of valgrind's sight; h2o stops answering
     # under valgrind (seen with Debian's h2o 2.2.5).
     if "cpu" in args.h2_figures and args.h2_peer in ("nginx", "h2o"):
@@ -429,7 +476,10 @@ def main():
     parser.add_argument("--h2", default=H2_SHAPE, metavar="CxM",
                         help="HTTP/2 figure: C connections with M streams in flight each")
     parser.add_argument("--h2-figures", default="cpu,syscalls",
-                        help="which HTTP/2 figures: cpu, syscalls or both (comma-separated)")
+                        help="which HTTP/2 figures (comma-separated): cpu, syscalls, cputime "
+                        "(CPU time per request under h2load, usher and --h2-peer in turn)")
+    parser.add_argument("--h2-load-requests", type=int, default=60000,
+                        help="requests per h2load run of the cputime figure")
     parser.add_argument("--h2-peer", choices=["h2o", "haproxy", "nginx"],
                         help="measure that proxy instead of usher (instructions: haproxy "
                         "only)")
