@@ -425,8 +425,9 @@ def h2load(server, shape, requests, path):
 def h2_cpu_time(bench, shape, requests, path, peer=None):
     """CPU time (user + system, every thread) per HTTP/2 request made by
     h2load, for usher and a peer in alternation. Not an exact count like
-    the others, but far steadier than req/s on a busy machine: it does not
-    depend on how much of a core the proxy got."""
+    the others: steadier than req/s (it does not depend on how much of a
+    core the proxy got), but it still swings when other work fills both
+    cores; compare proxies of one run only, and look at the rounds."""
     servers = [bench.start()] + ([start_peer(bench, peer)] if peer else [])
     try:
         samples = {server.name: [] for server in servers}
