@@ -15,7 +15,6 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,9 +50,18 @@ struct OptionDeleter {
 };
 using OptionPtr = std::unique_ptr<nghttp2_option, OptionDeleter>;
 
-char lower(char c) {
+constexpr char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
 }
+
+// lower() as a table: one load per byte where it runs for every field name
+// of every response.
+constexpr std::array<char, 256> kLowerTable = [] {
+  std::array<char, 256> table{};
+  for (size_t i = 0; i < table.size(); ++i)
+    table[i] = lower(static_cast<char>(static_cast<unsigned char>(i)));
+  return table;
+}();
 
 std::string lowered(std::string_view s) {
   std::string out(s);
@@ -65,12 +73,40 @@ std::string_view view(const uint8_t* data, size_t length) {
   return {reinterpret_cast<const char*>(data), length};
 }
 
-// RFC 9113 §8.2.2: connection-specific fields never appear in HTTP/2.
+// RFC 9113 §8.2.2: connection-specific fields never appear in HTTP/2. The
+// length picks the one candidate: this runs for every field of every
+// response head.
 bool is_connection_specific(std::string_view name) {
-  return header_name_equals(name, "connection") || header_name_equals(name, "keep-alive") ||
-         header_name_equals(name, "proxy-connection") ||
-         header_name_equals(name, "transfer-encoding") || header_name_equals(name, "upgrade");
+  switch (name.size()) {
+    case 7:
+      return header_name_equals(name, "upgrade");
+    case 10:
+      return header_name_equals(name, "connection") || header_name_equals(name, "keep-alive");
+    case 16:
+      return header_name_equals(name, "proxy-connection");
+    case 17:
+      return header_name_equals(name, "transfer-encoding");
+    default:
+      return false;
+  }
 }
+
+/// A number as decimal text, without a heap allocation.
+struct Decimal {
+  std::array<char, 24> text{};
+  size_t size = 0;
+  std::string_view view() const { return {text.data(), size}; }
+};
+template <typename T>
+Decimal decimal(T value) {
+  Decimal d;
+  auto [end, ec] = std::to_chars(d.text.data(), d.text.data() + d.text.size(), value);
+  d.size = ec == std::errc() ? static_cast<size_t>(end - d.text.data()) : 0;
+  return d;
+}
+
+// Bytes a response head adds to its fields: :status, content-length, date.
+constexpr size_t kHeadExtraBytes = 96;
 
 /// Host of an authority: without port, lower case, IPv6 without brackets.
 std::string host_of(std::string_view authority) {
@@ -94,27 +130,44 @@ std::string websocket_key() {
   return std::string(reinterpret_cast<const char*>(encoded.data()), static_cast<size_t>(n));
 }
 
-nghttp2_nv make_nv(const std::string& name, const std::string& value) {
-  // The casts are nghttp2's API: it copies the bytes (no NO_COPY flags).
-  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NONE};
-}
-
-/// Header fields for nghttp2: owned lower-case copies plus the nv array.
-struct NvList {
-  std::vector<std::string> strings;
-  std::vector<nghttp2_nv> nv;
+/// Header fields for nghttp2, lower-cased (RFC 9113 §8.2.1). Every name and
+/// value is copied into one buffer and described by one nv entry: a
+/// response head costs two allocations, not two per field (it is built once
+/// per response, on the hot path of every proxied request).
+class NvList {
+ public:
+  /// Room for `fields` fields of `bytes` bytes in total, to spare regrowth.
+  void reserve(size_t fields, size_t bytes) {
+    nv_.reserve(fields);
+    bytes_.reserve(bytes);
+  }
   void add(std::string_view name, std::string_view value) {
-    strings.push_back(lowered(name));
-    strings.emplace_back(value);
+    const size_t at = bytes_.size();
+    bytes_.resize(at + name.size());
+    char* out = bytes_.data() + at;
+    for (char c : name)
+      *out++ = kLowerTable[static_cast<unsigned char>(c)];
+    bytes_.append(value);
+    // The pointers are set by build(): the buffer may still move.
+    nv_.push_back(nghttp2_nv{nullptr, nullptr, name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
   }
-  /// Fills `nv` from `strings`; call before passing nv.data() and nv.size().
-  void build() {
-    nv.clear();
-    for (size_t i = 0; i + 1 < strings.size(); i += 2)
-      nv.push_back(make_nv(strings[i], strings[i + 1]));
+  bool empty() const { return nv_.empty(); }
+  /// The fields for nghttp2 (which copies them); valid until the next add().
+  std::span<const nghttp2_nv> build() {
+    // The cast is nghttp2's API: it takes non-const pointers, reads only.
+    auto* at = reinterpret_cast<uint8_t*>(bytes_.data());
+    for (nghttp2_nv& nv : nv_) {
+      nv.name = at;
+      at += nv.namelen;
+      nv.value = at;
+      at += nv.valuelen;
+    }
+    return nv_;
   }
+
+ private:
+  std::string bytes_;  // name, value, name, value, ... back to back
+  std::vector<nghttp2_nv> nv_;
 };
 
 class Http2Connection;
@@ -190,7 +243,10 @@ class Http2Stream final : public Exchange,
   int32_t id() const { return id_; }
   bool closed() const { return closed_; }
   bool head_pending = true;  // its header block has not ended yet
-  void notify() { wake_.cancel(); }
+  void notify() {
+    if (wake_) wake_->cancel();
+  }
+  size_t slot = 0;  // index in the connection's list of open streams
 
  private:
   /// Waits for notify(), at most `timeout` (none when nullopt).
@@ -202,7 +258,10 @@ class Http2Stream final : public Exchange,
 
   Http2Connection& conn_;
   int32_t id_;
-  asio::steady_timer wake_;
+  // Made at the first wait: most streams (a request without a body, a
+  // response that fits the output limit) never wait, and a timer costs a
+  // service lookup under a mutex to make.
+  std::optional<asio::steady_timer> wake_;
 
   // The request.
   HttpRequest request_;
@@ -276,6 +335,7 @@ class Http2Connection {
   void update_deadline();
   void wake_all_streams();
   Http2Stream* find(int32_t id);
+  void forget(Http2Stream& stream);
   void head_done(Http2Stream& stream) {
     if (!stream.head_pending) return;
     stream.head_pending = false;
@@ -297,8 +357,11 @@ class Http2Connection {
   const Http2Environment& env_;
   ConnectionEntry& entry_;
   SessionPtr session_;
-  std::map<int32_t, std::shared_ptr<Http2Stream>> streams_;  // open at the protocol level
-  size_t handlers_ = 0;                                      // handler coroutines running
+  // Open at the protocol level, in no order: each stream knows its slot,
+  // and a closed one is swapped with the last (no node to allocate per
+  // stream, as a map would).
+  std::vector<std::shared_ptr<Http2Stream>> streams_;
+  size_t handlers_ = 0;  // handler coroutines running
   bool seen_request_ = false;
   size_t pending_heads_ = 0;  // streams whose header block has not ended
   Clock::time_point head_deadline_ = Clock::time_point::max();
@@ -317,8 +380,7 @@ class Http2Connection {
 
 // ------------------------------------------------------------ stream: request
 
-Http2Stream::Http2Stream(Http2Connection& connection, int32_t id)
-    : conn_(connection), id_(id), wake_(connection.executor()) {
+Http2Stream::Http2Stream(Http2Connection& connection, int32_t id) : conn_(connection), id_(id) {
   request_.scheme = connection.info().tls ? "https" : "http";
   request_.version_major = 2;
   request_.version_minor = 0;
@@ -416,12 +478,13 @@ void Http2Stream::consume(size_t n) {
 }
 
 asio::awaitable<Wake> Http2Stream::wait(std::optional<milliseconds> timeout) {
+  if (!wake_) wake_.emplace(conn_.executor());
   if (timeout) {
-    wake_.expires_after(*timeout);
+    wake_->expires_after(*timeout);
   } else {
-    wake_.expires_at(Clock::time_point::max());
+    wake_->expires_at(Clock::time_point::max());
   }
-  auto [ec] = co_await wake_.async_wait(kNoThrow);
+  auto [ec] = co_await wake_->async_wait(kNoThrow);
   if (!ec) co_return Wake::kTimedOut;
   auto state = co_await asio::this_coro::cancellation_state;
   co_return state.cancelled() != asio::cancellation_type::none ? Wake::kCancelled : Wake::kWoken;
@@ -433,9 +496,9 @@ asio::awaitable<std::error_code> Http2Stream::send_continue() {
   continue_sent_ = true;
   NvList nv;
   nv.add(":status", "100");
-  nv.build();
-  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.nv.data(),
-                         nv.nv.size(), nullptr);
+  auto fields = nv.build();
+  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, fields.data(),
+                         fields.size(), nullptr);
   conn_.wake_writer();
   co_return std::error_code{};
 }
@@ -496,9 +559,9 @@ asio::awaitable<std::error_code> Http2Stream::write_interim(const ResponseHead& 
   nv.add(":status", std::to_string(head.status));
   for (const auto& h : head.headers.fields())
     if (!is_connection_specific(h.name)) nv.add(h.name, h.value);
-  nv.build();
-  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.nv.data(),
-                         nv.nv.size(), nullptr);
+  auto fields = nv.build();
+  nghttp2_submit_headers(conn_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, fields.data(),
+                         fields.size(), nullptr);
   conn_.wake_writer();
   co_return std::error_code{};
 }
@@ -511,18 +574,25 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
   upgraded_ = tunnel;
   no_body_ =
       !tunnel && (head_request_ || head.status < 200 || head.status == 204 || head.status == 304);
+  const auto& fields = head.headers.fields();
+  size_t bytes = kHeadExtraBytes;
+  for (const auto& h : fields)
+    bytes += h.name.size() + h.value.size();
   NvList nv;
+  nv.reserve(fields.size() + 3, bytes);
   // RFC 8441 §5: a successful extended CONNECT is a 2xx, not a 101.
-  nv.add(":status", std::to_string(tunnel ? 200 : head.status));
-  for (const auto& h : head.headers.fields()) {
+  nv.add(":status", decimal(tunnel ? 200 : head.status).view());
+  bool has_date = false;
+  for (const auto& h : fields) {
     if (is_connection_specific(h.name) || header_name_equals(h.name, "content-length")) continue;
     if (tunnel && header_name_equals(h.name, "sec-websocket-accept")) continue;
+    has_date = has_date || header_name_equals(h.name, "date");
     nv.add(h.name, h.value);
   }
   if (!tunnel && head.content_length && head.status >= 200 && head.status != 204 &&
       head.status != 304)
-    nv.add("content-length", std::to_string(*head.content_length));
-  if (!head.headers.contains("date")) nv.add("date", http_date_now());
+    nv.add("content-length", decimal(*head.content_length).view());
+  if (!has_date) nv.add("date", http_date_now());
   // Submitted by the writer, not here: a response that ends before the
   // writer runs (no body, no trailers) then leaves as one HEADERS frame
   // with END_STREAM. gRPC's trailers-only answer (grpc-status in the head)
@@ -542,15 +612,15 @@ void Http2Stream::submit_head() {
   NvList nv = std::move(out_head_);
   if (!usable()) return;
   const bool ends_here =
-      no_body_ || (finished_ && out_begin_ == out_.size() && out_trailers_.strings.empty());
+      no_body_ || (finished_ && out_begin_ == out_.size() && out_trailers_.empty());
   nghttp2_data_provider provider{};
   provider.source.ptr = this;
   provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
                               uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
     return static_cast<Http2Stream*>(source->ptr)->on_read_data(buf, length, flags);
   };
-  nv.build();
-  if (nghttp2_submit_response(conn_.session(), id_, nv.nv.data(), nv.nv.size(),
+  auto fields = nv.build();
+  if (nghttp2_submit_response(conn_.session(), id_, fields.data(), fields.size(),
                               ends_here ? nullptr : &provider) != 0)
     reset(NGHTTP2_INTERNAL_ERROR);  // the handler's next write sees the stream gone
 }
@@ -569,12 +639,11 @@ ssize_t Http2Stream::on_read_data(uint8_t* buf, size_t length, uint32_t* flags) 
   }
   if (out_begin_ == out_.size() && finished_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (!out_trailers_.strings.empty()) {
+    if (!out_trailers_.empty()) {
       // RFC 9113 §8.1: trailers are a HEADERS frame that ends the stream.
       *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      out_trailers_.build();
-      nghttp2_submit_trailer(conn_.session(), id_, out_trailers_.nv.data(),
-                             out_trailers_.nv.size());
+      auto fields = out_trailers_.build();
+      nghttp2_submit_trailer(conn_.session(), id_, fields.data(), fields.size());
     }
     return static_cast<ssize_t>(n);
   }
@@ -737,6 +806,11 @@ bool Http2Connection::init() {
   nghttp2_option_set_max_continuations(option.get(), kHttp2MaxContinuations);
   nghttp2_option_set_stream_reset_rate_limit(option.get(), kHttp2ResetBurst, kHttp2ResetRate);
   nghttp2_option_set_max_deflate_dynamic_table_size(option.get(), kHttp2HeaderTableSize);
+  // A closed stream is forgotten at once: keeping it for RFC 7540's
+  // priority tree costs a tree update per stream and memory for up to
+  // max_concurrent_streams dead streams (SETTINGS_NO_RFC7540_PRIORITIES
+  // below already implies this; set for clients that ignore that setting).
+  nghttp2_option_set_no_closed_streams(option.get(), 1);
 
   nghttp2_session* raw_session = nullptr;
   if (nghttp2_session_server_new2(&raw_session, callbacks.get(), this, option.get()) != 0)
@@ -745,12 +819,16 @@ bool Http2Connection::init() {
 
   const uint32_t max_header_list = static_cast<uint32_t>(
       std::min<size_t>(settings().max_header_bytes, std::numeric_limits<uint32_t>::max()));
-  std::array<nghttp2_settings_entry, 5> entries{{
+  std::array<nghttp2_settings_entry, 6> entries{{
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kHttp2MaxConcurrentStreams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kHttp2StreamWindow)},
       {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, kHttp2HeaderTableSize},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, max_header_list},
       {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},  // RFC 8441 WebSockets
+      // RFC 9218 §2.1: RFC 7540's dependency tree is not kept (RFC 9113
+      // §5.3.2 deprecates it); streams are served by RFC 9218 urgency,
+      // which a reverse proxy's responses rarely need more of.
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   }};
   if (nghttp2_submit_settings(session(), NGHTTP2_FLAG_NONE, entries.data(), entries.size()) != 0)
     return false;
@@ -854,7 +932,10 @@ asio::awaitable<void> Http2Connection::read_loop() {
     }
     wake_writer();
     if (!nghttp2_session_want_read(session()) && !nghttp2_session_want_write(session())) break;
-    if (streams_.empty() && handlers_ == 0) std::vector<char>().swap(in_);
+    if (streams_.empty() && handlers_ == 0) {
+      std::vector<char>().swap(in_);
+      std::vector<std::shared_ptr<Http2Stream>>().swap(streams_);
+    }
   }
   read_deadline_ = Clock::time_point::max();
   update_deadline();
@@ -923,12 +1004,22 @@ asio::awaitable<void> Http2Connection::write_loop() {
 }
 
 void Http2Connection::wake_all_streams() {
-  for (auto& [id, s] : streams_)
+  for (auto& s : streams_)
     s->notify();
 }
 
 Http2Stream* Http2Connection::find(int32_t id) {
   return static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session(), id));
+}
+
+void Http2Connection::forget(Http2Stream& stream) {
+  // May drop the last reference to `stream` (no handler holds it).
+  const size_t slot = stream.slot;
+  if (slot + 1 != streams_.size()) {
+    streams_[slot] = std::move(streams_.back());
+    streams_[slot]->slot = slot;
+  }
+  streams_.pop_back();
 }
 
 void Http2Connection::start_handler(const std::shared_ptr<Http2Stream>& stream) {
@@ -973,7 +1064,8 @@ int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_fr
   }
   auto stream = std::make_shared<Http2Stream>(c, id);
   nghttp2_session_set_stream_user_data(session, id, stream.get());
-  c.streams_[id] = std::move(stream);
+  stream->slot = c.streams_.size();
+  c.streams_.push_back(std::move(stream));
   ++c.pending_heads_;
   return 0;
 }
@@ -998,8 +1090,7 @@ int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame,
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       c.head_done(*stream);
       stream->on_request_complete(end_stream);
-      auto it = c.streams_.find(frame->hd.stream_id);
-      if (it != c.streams_.end()) c.start_handler(it->second);
+      c.start_handler(c.streams_[stream->slot]);
     } else if (end_stream) {
       stream->on_end_stream();  // trailers
     }
@@ -1023,12 +1114,12 @@ int Http2Connection::on_data_chunk(nghttp2_session*, uint8_t, int32_t stream_id,
 int Http2Connection::on_stream_close(nghttp2_session* session, int32_t stream_id,
                                      uint32_t error_code, void* self) {
   auto& c = *static_cast<Http2Connection*>(self);
-  auto it = c.streams_.find(stream_id);
-  if (it == c.streams_.end()) return 0;
-  c.head_done(*it->second);
-  it->second->on_close(error_code);
+  Http2Stream* stream = c.find(stream_id);
+  if (stream == nullptr) return 0;
+  c.head_done(*stream);
+  stream->on_close(error_code);
   nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
-  c.streams_.erase(it);  // a running handler keeps its own reference
+  c.forget(*stream);  // a running handler keeps its own reference
   if (c.streams_.empty() && c.handlers_ == 0 && !c.dead_) c.arm_read_deadline();
   return 0;
 }

@@ -201,6 +201,10 @@ class Http2Harness {
     head.headers.add("Connection", "close");
     head.headers.add("Keep-Alive", "timeout=5");
     head.headers.add("Transfer-Encoding", "chunked");
+    head.headers.add("Upgrade", "h2c");
+    head.headers.add("Proxy-Connection", "keep-alive");
+    head.headers.add("Date", "Sun, 06 Nov 1994 08:49:37 GMT");
+    head.headers.add("X-A-Field-Name-Longer-Than-Sso", std::string(300, 'v'));
     head.content_length = 2;
     co_await sink.write_head(head);
     co_await sink.write_body(std::string_view("ok"));
@@ -271,6 +275,11 @@ TEST(Http2Session, WritesLowerCaseNamesAndDropsConnectionSpecificFields) {
   EXPECT_EQ(r.headers.count("connection"), 0u);
   EXPECT_EQ(r.headers.count("keep-alive"), 0u);
   EXPECT_EQ(r.headers.count("transfer-encoding"), 0u);
+  EXPECT_EQ(r.headers.count("upgrade"), 0u);
+  EXPECT_EQ(r.headers.count("proxy-connection"), 0u);
+  // The upstream's Date is kept, and no second one is added after it.
+  EXPECT_EQ(r.headers.at("date"), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(r.headers.at("x-a-field-name-longer-than-sso"), std::string(300, 'v'));
   EXPECT_EQ(r.headers.at("content-length"), "2");
   EXPECT_EQ(r.headers.at("x-trailer"), "t");  // trailers end the stream
   EXPECT_EQ(r.error, 0u);
