@@ -1,5 +1,7 @@
 #include "proxy/connection_registry.h"
 
+#include <spdlog/spdlog.h>
+
 #include <asio/this_coro.hpp>
 
 #if defined(__GLIBC__)
@@ -48,6 +50,7 @@ void ConnectionRegistry::remove(ConnectionEntry& entry) {
 
 size_t ConnectionRegistry::sweep(ConnectionEntry::Clock::time_point now) {
   size_t closed = 0;
+  size_t parked = 0;
   for (ConnectionEntry* e = head_; e != nullptr; e = e->next) {
     if (e->deadline() < now && !e->timed_out) {
       e->timed_out = true;
@@ -59,13 +62,17 @@ size_t ConnectionRegistry::sweep(ConnectionEntry::Clock::time_point now) {
         // The idle wait is the socket's only operation: cancelling it ends
         // the codec's loop, and the connection's owner parks it.
         e->park = true;
-        ++parked_since_trim_;
+        ++parked;
         std::error_code ignored;
         e->stream->socket().cancel(ignored);
       } else if (e->trim != nullptr) {
         e->trim(e->trim_owner);
       }
     }
+  }
+  if (parked > 0) {
+    parked_since_trim_ += parked;
+    spdlog::debug("parked {} idle connections", parked);
   }
   return closed;
 }

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Idle connections through the real binary (decision 0015): HTTP/1.1
+# keep-alive connections idle past the once-a-second sweep are parked (their
+# coroutines end; only the connection object and a socket wait remain) and
+# must serve their next request exactly as before, over TLS and plain TCP.
+# An idle HTTP/2 connection is trimmed instead, and must also go on serving.
+# More than 256 connections are parked at once, so the heap trim that follows
+# a batch of parks runs too. The idle timeout of a parked connection is
+# covered by timeouts_test.sh.
+source "$(dirname "$0")/lib.sh"
+
+CLIENT="$USHER_SOURCE_DIR/tests/integration/client.py"
+H2CLIENT_DIR="$USHER_SOURCE_DIR/tests/integration"
+# Connections held idle at once: above the 256 parks that trigger a heap trim.
+COUNT=300
+# Longer than two sweeps (one second apart): every idle connection is parked.
+IDLE_WAIT=2.5
+
+start_upstream app || exit 1
+APP=$UPSTREAM_PORT
+HTTP=$(free_port)
+HTTPS=$(free_port)
+config="$TEST_TMP/Caddyfile"
+cat >"$config" <<CONFIG
+{
+	http_port $HTTP
+	https_port $HTTPS
+	workers 2
+	debug
+	auto_https disable_redirects
+}
+
+localhost {
+	respond /hello "hello" 200
+	reverse_proxy 127.0.0.1:$APP
+}
+
+http://127.0.0.1:$HTTP {
+	respond /hello "hello" 200
+}
+CONFIG
+start_usher "$config" "$HTTPS" || { fail "usher starts"; finish; exit 1; }
+root=$(local_root)
+
+# parked_total: the sum of the sweep's "parked N idle connections" lines so far.
+parked_total() {
+  grep -o 'parked [0-9]* idle connections' "$USHER_LOG" | awk '{ n += $2 } END { print n + 0 }'
+}
+
+# keepalive_round_trip NAME ARGS...: COUNT connections each make a request,
+# sit idle past two sweeps, then make a second request on the same connection.
+keepalive_round_trip() {
+  local name=$1
+  shift
+  local pause="$TEST_TMP/pause.$name" out before
+  before=$(parked_total)
+  out=$(
+    (sleep "$IDLE_WAIT"; touch "$pause") &
+    timeout 120 python3 "$CLIENT" keepalive --count "$COUNT" --path /hello \
+      --pause-file "$pause" "$@"
+  )
+  echo "$out" | sed 's/^/     /'
+  expect_contains "$name: every connection's first request is answered" "$out" "round1 $COUNT"
+  local parked=$(($(parked_total) - before))
+  if [ "$parked" -ge "$COUNT" ]; then
+    pass "$name: the sweep parked the idle connections ($parked)"
+  else
+    fail "$name: the sweep parked the idle connections" "parked $parked, want at least $COUNT"
+  fi
+  expect_contains "$name: every parked connection answers its next request" "$out" "round2 $COUNT"
+}
+
+keepalive_round_trip "https" --port "$HTTPS" --ca "$root"
+keepalive_round_trip "http" --port "$HTTP" --sni "127.0.0.1:$HTTP" --plain
+
+# A parked TLS connection whose next request arrives in pieces, the first
+# piece waking it: the head is put together as before.
+out=$(timeout 30 python3 - "$HTTPS" "$root" <<'PY'
+import socket, ssl, sys, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=ca)
+context.set_alpn_protocols(["http/1.1"])
+sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                           server_hostname="localhost")
+def response():
+    data = b""
+    while b"hello" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return "closed"
+        data += chunk
+    return data.split(b"\r\n", 1)[0].decode()
+sock.sendall(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
+print("first", response())
+time.sleep(2.5)
+sock.sendall(b"GET /hello HTTP/1.1\r\nHo")
+time.sleep(0.3)
+sock.sendall(b"st: localhost\r\n\r\n")
+print("second", response())
+PY
+)
+expect_contains "a request split across the wake-up of a parked connection is answered" "$out" \
+  "second HTTP/1.1 200 OK"
+
+# ---- HTTP/2: an idle connection is trimmed, not parked, and keeps serving
+out=$(timeout 30 python3 - "$HTTPS" "$root" "$H2CLIENT_DIR" <<'PY'
+import sys, time, types
+sys.path.insert(0, sys.argv[3])
+import h2client
+args = types.SimpleNamespace(port=int(sys.argv[1]), ca=sys.argv[2], host="localhost", plain=False)
+c = h2client.Client(args)
+for attempt in range(2):
+    sid = c.headers("GET", "/hello")
+    status, body, _ = c.response(sid)
+    print(f"request {attempt + 1}: {status} {body.decode()}")
+    if attempt == 0:
+        time.sleep(2.5)
+PY
+)
+echo "$out" | sed 's/^/     /'
+expect_contains "h2: the first request is answered" "$out" "request 1: 200 hello"
+expect_contains "h2: the request after the idle sweep is answered" "$out" "request 2: 200 hello"
+
+kill "$USHER_PID"
+wait "$USHER_PID" 2>/dev/null
+finish
