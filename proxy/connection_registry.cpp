@@ -16,12 +16,13 @@ namespace {
 
 // How often deadlines are checked; bounds how late a timeout fires.
 constexpr auto kSweepInterval = std::chrono::seconds(1);
-// Parked connections after which the heap is trimmed. Each one frees about
-// 3.5 KiB of coroutine frames, scattered between the long-lived TLS objects
-// of its neighbours; glibc keeps such holes resident until malloc_trim()
-// hands their whole pages back. Trimming walks the heap, so it waits for
-// about a megabyte's worth rather than running on every sweep.
-constexpr size_t kParkedBeforeTrim = 256;
+// Idle connections parked or trimmed after which the heap is trimmed. Each
+// frees about 3.5 KiB of coroutine frames (HTTP/1.1, parked) or a 16 KiB
+// read buffer (HTTP/2), scattered between the long-lived TLS objects of its
+// neighbours; glibc keeps such holes resident until malloc_trim() hands
+// their whole pages back. Trimming walks the heap, so it waits for a
+// megabyte's worth or more and runs at most once a sweep.
+constexpr size_t kReleasesBeforeTrim = 256;
 
 // Gives free heap pages back to the kernel (decision 0015).
 void trim_heap() {
@@ -67,11 +68,12 @@ size_t ConnectionRegistry::sweep(ConnectionEntry::Clock::time_point now) {
         e->stream->socket().cancel(ignored);
       } else if (e->trim != nullptr) {
         e->trim(e->trim_owner);
+        ++released_since_trim_;
       }
     }
   }
   if (parked > 0) {
-    parked_since_trim_ += parked;
+    released_since_trim_ += parked;
     spdlog::debug("parked {} idle connections", parked);
   }
   return closed;
@@ -105,8 +107,8 @@ asio::awaitable<void> ConnectionRegistry::run_sweeper() {
     if (ec || stopped_) break;
     // The frames of the connections parked by the previous sweep are gone
     // by now: their cancelled waits ran in between.
-    if (parked_since_trim_ >= kParkedBeforeTrim) {
-      parked_since_trim_ = 0;
+    if (released_since_trim_ >= kReleasesBeforeTrim) {
+      released_since_trim_ = 0;
       trim_heap();
     }
     sweep(ConnectionEntry::Clock::now());

@@ -100,7 +100,7 @@ class ConnectionRegistry {
   size_t size_ = 0;
   bool stopped_ = false;
   asio::steady_timer* timer_ = nullptr;
-  size_t parked_since_trim_ = 0;
+  size_t released_since_trim_ = 0;  // idle connections parked or trimmed
 };
 
 }  // namespace usher::proxy

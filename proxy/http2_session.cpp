@@ -249,7 +249,16 @@ class Http2Connection {
         env_(env),
         entry_(entry),
         writer_wake_(stream.socket().get_executor()),
-        done_wake_(stream.socket().get_executor()) {}
+        done_wake_(stream.socket().get_executor()) {
+    entry_.trim = [](void* self) { static_cast<Http2Connection*>(self)->trim_idle(); };
+    entry_.trim_owner = this;
+  }
+  ~Http2Connection() {
+    entry_.trim = nullptr;
+    entry_.trim_owner = nullptr;
+  }
+  Http2Connection(const Http2Connection&) = delete;
+  Http2Connection& operator=(const Http2Connection&) = delete;
 
   asio::awaitable<void> run();
 
@@ -274,6 +283,7 @@ class Http2Connection {
   asio::awaitable<void> run_handler(std::shared_ptr<Http2Stream> stream);
   void arm_read_deadline();
   void update_deadline();
+  void trim_idle();
   void wake_all_streams();
   Http2Stream* find(int32_t id);
   void head_done(Http2Stream& stream) {
@@ -312,6 +322,7 @@ class Http2Connection {
   asio::steady_timer writer_wake_;
   asio::steady_timer done_wake_;
   std::vector<char> in_;
+  bool reader_waiting_ = false;  // the reader waits for readability: in_ is not in use
   std::string out_;
 };
 
@@ -825,13 +836,29 @@ void Http2Connection::update_deadline() {
   entry_.write_deadline = write_deadline_;
 }
 
+/// Called by the registry's sweep on a connection idle through a sweep
+/// (no streams, no handlers): frees the read buffer the reader kept from
+/// the last request (it waits without one only when its last read already
+/// found the streams done) and the writer's buffer when it is not writing,
+/// so an idle HTTP/2 connection holds neither (decision 0015).
+void Http2Connection::trim_idle() {
+  if (reader_waiting_) std::vector<char>().swap(in_);
+  if (out_.empty()) {
+    std::string().swap(out_);
+    stream_.trim();
+  }
+}
+
 asio::awaitable<void> Http2Connection::read_loop() {
   while (!dead_) {
     arm_read_deadline();
     // Wait without a buffer: a connection whose streams all end while the
     // reader waits then holds none (browsers keep idle HTTP/2 connections
     // open for minutes).
-    if (co_await stream_.wait_readable() || entry_.timed_out || dead_) break;
+    reader_waiting_ = true;
+    const std::error_code wait_ec = co_await stream_.wait_readable();
+    reader_waiting_ = false;
+    if (wait_ec || entry_.timed_out || dead_) break;
     in_.resize(kReadChunk);
     size_t n = 0;
     std::error_code ec = co_await stream_.read_some(in_, n);
