@@ -822,6 +822,7 @@ void Http2Connection::arm_read_deadline() {
     entry_.idle = false;
   } else if (handlers_ == 0 && streams_.empty()) {
     read_deadline_ = Clock::now() + s.idle;
+    if (!entry_.idle) entry_.trimmed = false;  // a new idle period: the sweep trims it again
     entry_.idle = true;
   } else {
     // Streams are open: each one watches its own progress.

@@ -109,17 +109,20 @@ sys.path.insert(0, sys.argv[3])
 import h2client
 args = types.SimpleNamespace(port=int(sys.argv[1]), ca=sys.argv[2], host="localhost", plain=False)
 c = h2client.Client(args)
-for attempt in range(2):
+# Two idle periods, each trimmed by a sweep, with a request after each.
+for attempt in range(3):
     sid = c.headers("GET", "/hello")
     status, body, _ = c.response(sid)
     print(f"request {attempt + 1}: {status} {body.decode()}")
-    if attempt == 0:
+    if attempt < 2:
         time.sleep(2.5)
 PY
 )
 echo "$out" | sed 's/^/     /'
 expect_contains "h2: the first request is answered" "$out" "request 1: 200 hello"
 expect_contains "h2: the request after the idle sweep is answered" "$out" "request 2: 200 hello"
+expect_contains "h2: the request after a second idle period is answered" "$out" \
+  "request 3: 200 hello"
 
 kill "$USHER_PID"
 wait "$USHER_PID" 2>/dev/null
