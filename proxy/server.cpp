@@ -112,17 +112,18 @@ struct TlsConnection final : Connection {
   TlsConnection(WorkerContext& w, ConnectionInfo i, tcp::socket socket, core::SslPtr ssl,
                 std::shared_ptr<const TlsServerContext> context)
       : Connection(w, std::move(i)),
-        stream_(std::move(socket), std::move(ssl)),
-        tls(std::move(context)) {
+        tls(std::move(context)),
+        stream_(std::move(socket), std::move(ssl)) {
     entry.stream = &stream_;
     worker.connections().add(entry);
   }
   TlsStream& stream() override { return stream_; }
 
-  TlsStream stream_;
   // The handshake's SNI callback and the session refer to it: kept until the
-  // connection ends even after a newer one is published.
+  // connection ends even after a newer one is published (declared first, so
+  // that it outlives the SSL object).
   std::shared_ptr<const TlsServerContext> tls;
+  TlsStream stream_;
 };
 
 struct PlainConnection final : Connection {
