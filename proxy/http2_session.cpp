@@ -10,9 +10,12 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -284,6 +287,14 @@ class Http2Connection {
   void arm_read_deadline();
   void update_deadline();
   void trim_idle();
+  void release_frame_buffer();
+  // nghttp2's allocator hooks (nghttp2_mem): plain malloc, except the frame
+  // buffer made with the session (see kFrameBufferMin).
+  static void* mem_malloc(size_t size, void* self);
+  static void mem_free(void* ptr, void* self);
+  static void* mem_calloc(size_t count, size_t size, void* self);
+  static void* mem_realloc(void* ptr, size_t size, void* self);
+  void* allocate_frame_buffer(size_t size);
   void wake_all_streams();
   Http2Stream* find(int32_t id);
   void head_done(Http2Stream& stream) {
@@ -306,6 +317,11 @@ class Http2Connection {
   const ConnectionInfo& info_;
   const Http2Environment& env_;
   ConnectionEntry& entry_;
+  // nghttp2's outbound frame buffer, page-aligned; declared before session_
+  // so that it is still here when the session frees it.
+  void* frame_buffer_ = nullptr;
+  size_t frame_buffer_size_ = 0;
+  bool creating_session_ = false;  // the next large allocation is the frame buffer
   SessionPtr session_;
   std::map<int32_t, std::shared_ptr<Http2Stream>> streams_;  // open at the protocol level
   size_t handlers_ = 0;                                      // handler coroutines running
@@ -750,8 +766,12 @@ bool Http2Connection::init() {
   nghttp2_option_set_max_deflate_dynamic_table_size(option.get(), kHttp2HeaderTableSize);
 
   nghttp2_session* raw_session = nullptr;
-  if (nghttp2_session_server_new2(&raw_session, callbacks.get(), this, option.get()) != 0)
-    return false;
+  nghttp2_mem mem{this, mem_malloc, mem_free, mem_calloc, mem_realloc};  // copied by nghttp2
+  creating_session_ = true;
+  const int created =
+      nghttp2_session_server_new3(&raw_session, callbacks.get(), this, option.get(), &mem);
+  creating_session_ = false;
+  if (created != 0) return false;
   session_.reset(raw_session);
 
   const uint32_t max_header_list = static_cast<uint32_t>(
@@ -847,7 +867,56 @@ void Http2Connection::trim_idle() {
   if (out_.empty()) {
     std::string().swap(out_);
     stream_.trim();
+    release_frame_buffer();
   }
+}
+
+// nghttp2 makes one outbound frame buffer of about 16 KiB with each session
+// and keeps it for the session's life (NGHTTP2_FRAMEBUF_CHUNKLEN), with no
+// option to shrink it: two thirds of an idle session. Every frame is
+// serialised into it afresh by nghttp2_session_mem_send and copied out at
+// once, so between frames its bytes are dead. Allocated page-aligned, its
+// whole pages can be handed back while the session has nothing to send
+// (MADV_DONTNEED: they come back as zero pages when written next).
+constexpr size_t kFrameBufferMin = 16 * 1024;
+constexpr size_t kPageSize = 4096;
+
+void* Http2Connection::allocate_frame_buffer(size_t size) {
+  void* p = nullptr;
+  if (posix_memalign(&p, kPageSize, size) != 0) return nullptr;
+  frame_buffer_ = p;
+  frame_buffer_size_ = size;
+  return p;
+}
+
+void* Http2Connection::mem_malloc(size_t size, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  if (c->creating_session_ && c->frame_buffer_ == nullptr && size >= kFrameBufferMin)
+    return c->allocate_frame_buffer(size);
+  return std::malloc(size);
+}
+
+void Http2Connection::mem_free(void* ptr, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  if (ptr != nullptr && ptr == c->frame_buffer_) c->frame_buffer_ = nullptr;
+  std::free(ptr);
+}
+
+void* Http2Connection::mem_calloc(size_t count, size_t size, void*) {
+  return std::calloc(count, size);
+}
+
+void* Http2Connection::mem_realloc(void* ptr, size_t size, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  if (ptr == nullptr) return mem_malloc(size, self);        // how nghttp2 makes its buffers
+  if (ptr == c->frame_buffer_) c->frame_buffer_ = nullptr;  // no longer ours to release
+  return std::realloc(ptr, size);
+}
+
+void Http2Connection::release_frame_buffer() {
+  if (frame_buffer_ == nullptr || !session_ || nghttp2_session_want_write(session()) != 0) return;
+  const size_t whole_pages = frame_buffer_size_ / kPageSize * kPageSize;
+  if (whole_pages > 0) madvise(frame_buffer_, whole_pages, MADV_DONTNEED);
 }
 
 asio::awaitable<void> Http2Connection::read_loop() {

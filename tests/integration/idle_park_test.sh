@@ -102,18 +102,26 @@ PY
 expect_contains "a request split across the wake-up of a parked connection is answered" "$out" \
   "second HTTP/1.1 200 OK"
 
-# ---- HTTP/2: an idle connection is trimmed, not parked, and keeps serving
-out=$(timeout 30 python3 - "$HTTPS" "$root" "$H2CLIENT_DIR" <<'PY'
-import sys, time, types
+# ---- HTTP/2: an idle connection is trimmed, not parked, and keeps serving;
+# the trim hands back nghttp2's frame buffer, so a large response after an
+# idle period (its DATA frames go through that buffer) must arrive intact.
+BIG=3000000
+want_big=$(python3 "$CLIENT" pattern-sha "$BIG")
+out=$(timeout 60 python3 - "$HTTPS" "$root" "$H2CLIENT_DIR" "$BIG" <<'PY'
+import hashlib, sys, time, types
 sys.path.insert(0, sys.argv[3])
 import h2client
 args = types.SimpleNamespace(port=int(sys.argv[1]), ca=sys.argv[2], host="localhost", plain=False)
-c = h2client.Client(args)
-# Two idle periods, each trimmed by a sweep, with a request after each.
+c = h2client.Client(args, window=1 << 24)
+# Two idle periods, each trimmed by a sweep, with requests after each.
 for attempt in range(3):
     sid = c.headers("GET", "/hello")
     status, body, _ = c.response(sid)
     print(f"request {attempt + 1}: {status} {body.decode()}")
+    if attempt > 0:
+        sid = c.headers("GET", f"/bytes/{sys.argv[4]}")
+        status, body, _ = c.response(sid, deadline=50)
+        print(f"big {attempt + 1}: {status} {len(body)} {hashlib.sha256(body).hexdigest()}")
     if attempt < 2:
         time.sleep(2.5)
 PY
@@ -123,6 +131,9 @@ expect_contains "h2: the first request is answered" "$out" "request 1: 200 hello
 expect_contains "h2: the request after the idle sweep is answered" "$out" "request 2: 200 hello"
 expect_contains "h2: the request after a second idle period is answered" "$out" \
   "request 3: 200 hello"
+expect_contains "h2: a large response after an idle period arrives intact" "$out" \
+  "big 2: 200 $BIG $want_big"
+expect_contains "h2: and after a second idle period" "$out" "big 3: 200 $BIG $want_big"
 
 kill "$USHER_PID"
 wait "$USHER_PID" 2>/dev/null
