@@ -177,8 +177,11 @@ def rss_kib(server):
 
 
 def idle_rss(bench, counts):
+    """RSS per idle connection: HTTP/1.1 over TLS, plain HTTP/1.1, and h2
+    over TLS (browsers keep idle h2 connections open)."""
     rows = []
-    for tls in (True, False):
+    for name in ("https", "http", "h2"):
+        tls = name != "http"
         server = bench.start()
         try:
             time.sleep(SETTLE_SECONDS)
@@ -189,11 +192,16 @@ def idle_rss(bench, counts):
             time.sleep(SETTLE_SECONDS)
             warm = rss_kib(server)
             port = server.https_port if tls else server.http_port
-            command = [sys.executable, str(BENCH_DIR / "idle_conns.py"), "--port", str(port),
+            # The h2 opener needs Debian's python3-h2, hence /usr/bin/python3.
+            opener = [sys.executable, str(BENCH_DIR / "idle_conns.py")] if name != "h2" else \
+                ["/usr/bin/python3", str(BENCH_DIR / "idle_h2_conns.py")]
+            command = [*opener, "--port", str(port),
                        "--count", str(counts), "--path", "/100b",
                        "--expect", str(bench.fixtures.www / "100b"), "--max-hold", "300"]
-            if tls:
+            if name == "https":
                 command += ["--tls", "--cafile", str(bench.fixtures.cert)]
+            elif name == "h2":
+                command += ["--cafile", str(bench.fixtures.cert)]
             opener = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True)
             line = opener.stdout.readline().strip()
@@ -201,7 +209,7 @@ def idle_rss(bench, counts):
             held = rss_kib(server)
             opener.stdin.close()
             opener.wait(60)
-            rows.append((tls, base, warm, held, line))
+            rows.append((name, base, warm, held, line))
         finally:
             bench.stop(server)
     return rows
@@ -514,8 +522,7 @@ def main():
             if "h2" in only:
                 print_h2(bench, args)
             if "rss" in only:
-                for tls, base, warm, held, line in idle_rss(bench, args.idle):
-                    name = "https" if tls else "http"
+                for name, base, warm, held, line in idle_rss(bench, args.idle):
                     print(f"rss {name}: idle {base / 1024:.1f} MiB, after 20 requests "
                           f"{warm / 1024:.1f} MiB, with {line}: {held / 1024:.1f} MiB "
                           f"(+{(held - warm) / 1024:.1f} MiB, "

@@ -43,6 +43,13 @@ struct ConnectionEntry {
   void* trim_owner = nullptr;
   bool trimmed = false;  // trim ran during the current idle period
 
+  // Set by the owner of a connection that can park it (HTTP/1.1 in
+  // server.cpp): instead of trimming, the sweep sets `park` and cancels the
+  // idle wait, the codec returns, and the connection waits for its next
+  // request with no coroutine frame at all (decision 0015).
+  bool parkable = false;
+  bool park = false;  // the sweep asked the idle wait to end so the connection parks
+
   /// Arms the deadline of the next read (or of a handshake).
   void read_expires_after(Clock::duration d) { read_deadline = Clock::now() + d; }
   void clear_read_deadline() { read_deadline = Clock::time_point::max(); }
@@ -74,8 +81,8 @@ class ConnectionRegistry {
   void add(ConnectionEntry& entry);
   void remove(ConnectionEntry& entry);
 
-  /// Closes connections whose deadline is before `now` and trims idle
-  /// ones; returns how many were closed.
+  /// Closes connections whose deadline is before `now` and trims (or asks
+  /// to park) idle ones; returns how many were closed.
   size_t sweep(ConnectionEntry::Clock::time_point now);
   /// Closes every idle connection (graceful shutdown); returns how many.
   size_t close_idle();
@@ -93,6 +100,7 @@ class ConnectionRegistry {
   size_t size_ = 0;
   bool stopped_ = false;
   asio::steady_timer* timer_ = nullptr;
+  size_t released_since_trim_ = 0;  // idle connections parked or trimmed
 };
 
 }  // namespace usher::proxy

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "proxy/chunked_decoder.h"
@@ -109,7 +110,8 @@ class Http1Connection final : public Exchange,
   Http1Connection(const Http1Connection&) = delete;
   Http1Connection& operator=(const Http1Connection&) = delete;
 
-  asio::awaitable<void> run();
+  /// True when the connection went idle and the sweep asked to park it.
+  asio::awaitable<bool> run();
 
   // Exchange
   HttpRequest& request() override { return request_; }
@@ -190,7 +192,7 @@ class Http1Connection final : public Exchange,
 
 // ------------------------------------------------------------ connection loop
 
-asio::awaitable<void> Http1Connection::run() {
+asio::awaitable<bool> Http1Connection::run() {
   while (true) {
     if (in_.empty()) {
       // Idle between requests: hold no buffer while waiting for the next
@@ -202,6 +204,10 @@ asio::awaitable<void> Http1Connection::run() {
       entry_.read_expires_after(worker_.settings().idle);
       std::error_code ec = co_await stream_.wait_readable();
       entry_.idle = false;
+      // The sweep cancelled the wait so that the caller parks the connection
+      // without this frame (decision 0015). A wait that had already
+      // finished when the sweep came goes on as usual.
+      if (std::exchange(entry_.park, false) && ec == asio::error::operation_aborted) co_return true;
       if (ec || entry_.timed_out || worker_.draining()) break;
     }
     HeadOutcome outcome = co_await read_head();
@@ -225,6 +231,7 @@ asio::awaitable<void> Http1Connection::run() {
       break;
     }
   }
+  co_return false;
 }
 
 asio::awaitable<void> Http1Connection::linger() {
@@ -585,10 +592,10 @@ asio::awaitable<std::error_code> Http1Connection::write(std::span<const char> da
 
 }  // namespace
 
-asio::awaitable<void> serve_http1(Stream& stream, const ConnectionInfo& info, WorkerContext& worker,
+asio::awaitable<bool> serve_http1(Stream& stream, const ConnectionInfo& info, WorkerContext& worker,
                                   ConnectionEntry& entry) {
   Http1Connection connection(stream, info, worker, entry);
-  co_await connection.run();
+  co_return co_await connection.run();
 }
 
 }  // namespace usher::proxy

@@ -15,8 +15,11 @@ namespace usher::proxy {
 /// Pipelined requests are answered in order, because one exchange runs at a
 /// time. Every network wait has a deadline (ConnectionSettings).
 ///
-/// Returns when the connection is done; the caller closes the stream.
-asio::awaitable<void> serve_http1(Stream& stream, const ConnectionInfo& info, WorkerContext& worker,
+/// Returns false when the connection is done; the caller closes the stream.
+/// Returns true when it sat idle and the sweep asked to park it
+/// (ConnectionEntry::parkable): nothing is buffered, and the caller calls
+/// serve_http1 again once the stream is readable.
+asio::awaitable<bool> serve_http1(Stream& stream, const ConnectionInfo& info, WorkerContext& worker,
                                   ConnectionEntry& entry);
 
 }  // namespace usher::proxy

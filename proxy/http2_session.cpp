@@ -10,9 +10,12 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -308,7 +311,16 @@ class Http2Connection {
         env_(env),
         entry_(entry),
         writer_wake_(stream.socket().get_executor()),
-        done_wake_(stream.socket().get_executor()) {}
+        done_wake_(stream.socket().get_executor()) {
+    entry_.trim = [](void* self) { static_cast<Http2Connection*>(self)->trim_idle(); };
+    entry_.trim_owner = this;
+  }
+  ~Http2Connection() {
+    entry_.trim = nullptr;
+    entry_.trim_owner = nullptr;
+  }
+  Http2Connection(const Http2Connection&) = delete;
+  Http2Connection& operator=(const Http2Connection&) = delete;
 
   asio::awaitable<void> run();
 
@@ -333,6 +345,15 @@ class Http2Connection {
   asio::awaitable<void> run_handler(std::shared_ptr<Http2Stream> stream);
   void arm_read_deadline();
   void update_deadline();
+  void trim_idle();
+  void release_frame_buffer();
+  // nghttp2's allocator hooks (nghttp2_mem): plain malloc, except the frame
+  // buffer made with the session (see kFrameBufferMin).
+  static void* mem_malloc(size_t size, void* self);
+  static void mem_free(void* ptr, void* self);
+  static void* mem_calloc(size_t count, size_t size, void* self);
+  static void* mem_realloc(void* ptr, size_t size, void* self);
+  void* allocate_frame_buffer(size_t size);
   void wake_all_streams();
   Http2Stream* find(int32_t id);
   void forget(Http2Stream& stream);
@@ -356,6 +377,11 @@ class Http2Connection {
   const ConnectionInfo& info_;
   const Http2Environment& env_;
   ConnectionEntry& entry_;
+  // nghttp2's outbound frame buffer, page-aligned; declared before session_
+  // so that it is still here when the session frees it.
+  void* frame_buffer_ = nullptr;
+  size_t frame_buffer_size_ = 0;
+  bool creating_session_ = false;  // the next large allocation is the frame buffer
   SessionPtr session_;
   // Open at the protocol level, in no order: each stream knows its slot,
   // and a closed one is swapped with the last (no node to allocate per
@@ -375,6 +401,7 @@ class Http2Connection {
   asio::steady_timer writer_wake_;
   asio::steady_timer done_wake_;
   std::vector<char> in_;
+  bool reader_waiting_ = false;  // the reader waits for readability: in_ is not in use
   std::string out_;
 };
 
@@ -813,8 +840,12 @@ bool Http2Connection::init() {
   nghttp2_option_set_no_closed_streams(option.get(), 1);
 
   nghttp2_session* raw_session = nullptr;
-  if (nghttp2_session_server_new2(&raw_session, callbacks.get(), this, option.get()) != 0)
-    return false;
+  nghttp2_mem mem{this, mem_malloc, mem_free, mem_calloc, mem_realloc};  // copied by nghttp2
+  creating_session_ = true;
+  const int created =
+      nghttp2_session_server_new3(&raw_session, callbacks.get(), this, option.get(), &mem);
+  creating_session_ = false;
+  if (created != 0) return false;
   session_.reset(raw_session);
 
   const uint32_t max_header_list = static_cast<uint32_t>(
@@ -889,6 +920,7 @@ void Http2Connection::arm_read_deadline() {
     entry_.idle = false;
   } else if (handlers_ == 0 && streams_.empty()) {
     read_deadline_ = Clock::now() + s.idle;
+    if (!entry_.idle) entry_.trimmed = false;  // a new idle period: the sweep trims it again
     entry_.idle = true;
   } else {
     // Streams are open: each one watches its own progress.
@@ -903,13 +935,78 @@ void Http2Connection::update_deadline() {
   entry_.write_deadline = write_deadline_;
 }
 
+/// Called by the registry's sweep on a connection idle through a sweep
+/// (no streams, no handlers): frees the read buffer the reader kept from
+/// the last request (it waits without one only when its last read already
+/// found the streams done) and the writer's buffer when it is not writing,
+/// so an idle HTTP/2 connection holds neither (decision 0015).
+void Http2Connection::trim_idle() {
+  if (reader_waiting_) std::vector<char>().swap(in_);
+  if (out_.empty()) {
+    std::string().swap(out_);
+    stream_.trim();
+    release_frame_buffer();
+  }
+}
+
+// nghttp2 makes one outbound frame buffer of about 16 KiB with each session
+// and keeps it for the session's life (NGHTTP2_FRAMEBUF_CHUNKLEN), with no
+// option to shrink it: two thirds of an idle session. Every frame is
+// serialised into it afresh by nghttp2_session_mem_send and copied out at
+// once, so between frames its bytes are dead. Allocated page-aligned, its
+// whole pages can be handed back while the session has nothing to send
+// (MADV_DONTNEED: they come back as zero pages when written next).
+constexpr size_t kFrameBufferMin = 16 * 1024;
+constexpr size_t kPageSize = 4096;
+
+void* Http2Connection::allocate_frame_buffer(size_t size) {
+  void* p = nullptr;
+  if (posix_memalign(&p, kPageSize, size) != 0) return nullptr;
+  frame_buffer_ = p;
+  frame_buffer_size_ = size;
+  return p;
+}
+
+void* Http2Connection::mem_malloc(size_t size, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  if (c->creating_session_ && c->frame_buffer_ == nullptr && size >= kFrameBufferMin)
+    return c->allocate_frame_buffer(size);
+  return std::malloc(size);
+}
+
+void Http2Connection::mem_free(void* ptr, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  if (ptr != nullptr && ptr == c->frame_buffer_) c->frame_buffer_ = nullptr;
+  std::free(ptr);
+}
+
+void* Http2Connection::mem_calloc(size_t count, size_t size, void*) {
+  return std::calloc(count, size);
+}
+
+void* Http2Connection::mem_realloc(void* ptr, size_t size, void* self) {
+  auto* c = static_cast<Http2Connection*>(self);
+  if (ptr == nullptr) return mem_malloc(size, self);        // how nghttp2 makes its buffers
+  if (ptr == c->frame_buffer_) c->frame_buffer_ = nullptr;  // no longer ours to release
+  return std::realloc(ptr, size);
+}
+
+void Http2Connection::release_frame_buffer() {
+  if (frame_buffer_ == nullptr || !session_ || nghttp2_session_want_write(session()) != 0) return;
+  const size_t whole_pages = frame_buffer_size_ / kPageSize * kPageSize;
+  if (whole_pages > 0) madvise(frame_buffer_, whole_pages, MADV_DONTNEED);
+}
+
 asio::awaitable<void> Http2Connection::read_loop() {
   while (!dead_) {
     arm_read_deadline();
     // Wait without a buffer: a connection whose streams all end while the
     // reader waits then holds none (browsers keep idle HTTP/2 connections
     // open for minutes).
-    if (co_await stream_.wait_readable() || entry_.timed_out || dead_) break;
+    reader_waiting_ = true;
+    const std::error_code wait_ec = co_await stream_.wait_readable();
+    reader_waiting_ = false;
+    if (wait_ec || entry_.timed_out || dead_) break;
     in_.resize(kReadChunk);
     size_t n = 0;
     std::error_code ec = co_await stream_.read_some(in_, n);

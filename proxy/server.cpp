@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <asio/bind_allocator.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -13,6 +14,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "proxy/http1_session.h"
@@ -58,13 +61,6 @@ std::string describe(const tcp::endpoint& endpoint) {
   return host + ":" + std::to_string(endpoint.port());
 }
 
-/// Removes a connection from its worker's registry however its coroutine ends.
-struct RegistryGuard {
-  ConnectionRegistry& registry;
-  ConnectionEntry& entry;
-  ~RegistryGuard() { registry.remove(entry); }
-};
-
 }  // namespace
 
 struct Server::Worker {
@@ -93,67 +89,172 @@ struct Server::Listener {
 
 namespace {
 
-// `info` lives in serve_connection's frame, which outlives these: taken by
-// reference so that an idle connection does not hold a second copy.
-asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo& info, WorkerContext& worker) {
-  TcpStream stream(std::move(socket));
+/// What a client connection keeps for its whole life, on the heap rather
+/// than in a coroutine frame, so that an idle HTTP/1.1 connection can be
+/// parked: its coroutine frames (about 3.5 KiB) end, and only this object,
+/// one wait on the socket and OpenSSL's state stay until the next request
+/// arrives (decision 0015).
+struct Connection {
+  Connection(WorkerContext& w, ConnectionInfo i) : worker(w), info(std::move(i)) {}
+  virtual ~Connection() { worker.connections().remove(entry); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  virtual Stream& stream() = 0;
+
+  WorkerContext& worker;
+  ConnectionInfo info;
   ConnectionEntry entry;
-  entry.stream = &stream;
-  worker.connections().add(entry);
-  RegistryGuard guard{worker.connections(), entry};
-  // Prior-knowledge h2c (RFC 9113 §3.3) only when `servers { protocols }` asks.
-  if (worker.settings().h2c &&
-      co_await peek_http2_preface(stream, entry, worker.settings().read_header)) {
-    info.alpn = "h2c";
-    ConnectionCount counted(worker.counters(), info.alpn);
-    co_await serve_http2(stream, info, worker, entry);
-  } else if (!entry.timed_out) {
-    ConnectionCount counted(worker.counters(), info.alpn);
-    co_await serve_http1(stream, info, worker, entry);
+  std::optional<ConnectionCount> counted;  // once the protocol is known
+};
+
+struct TlsConnection final : Connection {
+  TlsConnection(WorkerContext& w, ConnectionInfo i, tcp::socket socket, core::SslPtr ssl,
+                std::shared_ptr<const TlsServerContext> context)
+      : Connection(w, std::move(i)),
+        tls(std::move(context)),
+        stream_(std::move(socket), std::move(ssl)) {
+    entry.stream = &stream_;
+    worker.connections().add(entry);
   }
-  co_await stream.shutdown();
-  stream.close();
+  TlsStream& stream() override { return stream_; }
+
+  // The handshake's SNI callback and the session refer to it: kept until the
+  // connection ends even after a newer one is published (declared first, so
+  // that it outlives the SSL object).
+  std::shared_ptr<const TlsServerContext> tls;
+  TlsStream stream_;
+};
+
+struct PlainConnection final : Connection {
+  PlainConnection(WorkerContext& w, ConnectionInfo i, tcp::socket socket)
+      : Connection(w, std::move(i)), stream_(std::move(socket)) {
+    entry.stream = &stream_;
+    worker.connections().add(entry);
+  }
+  TcpStream& stream() override { return stream_; }
+
+  TcpStream stream_;
+};
+
+void park(std::unique_ptr<Connection> c);
+
+/// Allocates exactly what is asked. asio's default for handlers recycles a
+/// per-thread cached block whenever one is big enough, so a parked
+/// connection's 128-byte wait would often sit for minutes in a 300-byte
+/// block left by a larger operation.
+template <typename T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() = default;
+  template <typename U>
+  ExactAllocator(const ExactAllocator<U>&) noexcept {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, size_t) noexcept { ::operator delete(p); }
+  template <typename U>
+  bool operator==(const ExactAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+/// Serves HTTP/1.1 until the connection ends, or parks it when the sweep
+/// finds it idle.
+asio::awaitable<void> serve_http1_or_park(std::unique_ptr<Connection> c) {
+  c->entry.parkable = true;
+  // Not `if (co_await …)`: GCC 12 miscompiles that here (SIGILL on resume).
+  const bool idle = co_await serve_http1(c->stream(), c->info, c->worker, c->entry);
+  if (idle) {
+    park(std::move(c));
+    co_return;
+  }
+  co_await c->stream().shutdown();
+  c->stream().close();
 }
 
-asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo& info, WorkerContext& worker,
+/// The root of a parked connection's coroutine once its next request
+/// arrives: like serve_connection, the one place an unexpected exception is
+/// caught.
+asio::awaitable<void> resume_parked(std::unique_ptr<Connection> c) {
+  const uint64_t id = c->info.id;
+  try {
+    co_await serve_http1_or_park(std::move(c));
+  } catch (const std::exception& e) {
+    spdlog::error("connection {}: unexpected error: {}", id, e.what());
+  }
+}
+
+/// Leaves the connection with a wait for readability as its only owner.
+/// It stays in the registry, idle and with its idle deadline: the sweep's
+/// timeout and a graceful stop close the socket, the wait ends with an
+/// error, and the connection is freed with the handler.
+void park(std::unique_ptr<Connection> c) {
+  c->stream().trim();
+  c->entry.idle = true;
+  c->entry.trimmed = true;
+  tcp::socket& socket = c->stream().socket();
+  auto wake = [c = std::move(c)](std::error_code ec) mutable {
+    if (ec) return;  // closed (timeout, stop): `c` goes with this handler
+    c->entry.idle = false;
+    asio::io_context& io = c->worker.io();
+    asio::co_spawn(io, resume_parked(std::move(c)), asio::detached);
+  };
+  socket.async_wait(tcp::socket::wait_read,
+                    asio::bind_allocator(ExactAllocator<void>(), std::move(wake)));
+}
+
+asio::awaitable<void> serve_plain(tcp::socket socket, ConnectionInfo info, WorkerContext& worker) {
+  auto c = std::make_unique<PlainConnection>(worker, std::move(info), std::move(socket));
+  // Prior-knowledge h2c (RFC 9113 §3.3) only when `servers { protocols }` asks.
+  if (worker.settings().h2c &&
+      co_await peek_http2_preface(c->stream_, c->entry, worker.settings().read_header)) {
+    c->info.alpn = "h2c";
+    c->counted.emplace(worker.counters(), c->info.alpn);
+    co_await serve_http2(c->stream_, c->info, worker, c->entry);
+  } else if (!c->entry.timed_out) {
+    c->counted.emplace(worker.counters(), c->info.alpn);
+    co_await serve_http1_or_park(std::move(c));
+    co_return;
+  }
+  co_await c->stream_.shutdown();
+  c->stream_.close();
+}
+
+asio::awaitable<void> serve_tls(tcp::socket socket, ConnectionInfo info, WorkerContext& worker,
                                 std::shared_ptr<const TlsServerContext> tls) {
-  // `tls` stays alive until the connection ends: the handshake's SNI
-  // callback and the session refer to it even after a newer one is published.
   core::SslPtr ssl(SSL_new(tls->native()));
   if (!ssl) {
     spdlog::error("connection {}: cannot create a TLS session: {}", info.id,
                   core::openssl_error_text());
     co_return;
   }
-  TlsStream stream(std::move(socket), std::move(ssl));
-  ConnectionEntry entry;
-  entry.stream = &stream;
-  worker.connections().add(entry);
-  RegistryGuard guard{worker.connections(), entry};
-  entry.expires_after(worker.settings().handshake);
-  std::error_code ec = co_await stream.handshake();
-  entry.clear_deadline();
+  auto c = std::make_unique<TlsConnection>(worker, std::move(info), std::move(socket),
+                                           std::move(ssl), std::move(tls));
+  c->entry.expires_after(worker.settings().handshake);
+  std::error_code ec = co_await c->stream_.handshake();
+  c->entry.clear_deadline();
   worker.counters().handshake(!ec);
   if (ec) {
-    spdlog::debug("connection {}: tls handshake from {} failed: {}", info.id,
-                  info.remote_address.to_string(), ec.message());
-    stream.close();
+    spdlog::debug("connection {}: tls handshake from {} failed: {}", c->info.id,
+                  c->info.remote_address.to_string(), ec.message());
+    c->stream_.close();
     co_return;
   }
-  info.tls = true;
-  info.tls_version = stream.version();
-  info.alpn = stream.alpn();
-  info.tls_server_name = stream.server_name();
-  ConnectionCount counted(worker.counters(), info.alpn);
+  ConnectionInfo& i = c->info;
+  i.tls = true;
+  i.tls_version = c->stream_.version();
+  i.alpn = c->stream_.alpn();
+  i.tls_server_name = c->stream_.server_name();
+  c->counted.emplace(worker.counters(), i.alpn);
   // RFC 8737 §3: an acme-tls/1 handshake only proves control of the name;
   // no application data follows.
-  if (info.alpn == "h2") {
-    co_await serve_http2(stream, info, worker, entry);
-  } else if (info.alpn != "acme-tls/1") {
-    co_await serve_http1(stream, info, worker, entry);
+  if (i.alpn == "h2") {
+    co_await serve_http2(c->stream_, i, worker, c->entry);
+  } else if (i.alpn != "acme-tls/1") {
+    co_await serve_http1_or_park(std::move(c));
+    co_return;
   }
-  co_await stream.shutdown();
-  stream.close();
+  co_await c->stream_.shutdown();
+  c->stream_.close();
 }
 
 // A dual-stack listener reports an IPv4 peer as ::ffff:a.b.c.d; logs,
@@ -184,12 +285,12 @@ asio::awaitable<void> serve_connection(tcp::socket socket, bool tls, WorkerConte
     info.local_port = local.port();
     if (tls) {
       if (!tls_context) co_return;  // no certificate to offer yet
-      co_await serve_tls(std::move(socket), info, worker, std::move(tls_context));
+      co_await serve_tls(std::move(socket), std::move(info), worker, std::move(tls_context));
     } else {
-      co_await serve_plain(std::move(socket), info, worker);
+      co_await serve_plain(std::move(socket), std::move(info), worker);
     }
   } catch (const std::exception& e) {
-    spdlog::error("connection {}: unexpected error: {}", info.id, e.what());
+    spdlog::error("connection {}: unexpected error: {}", id, e.what());
   }
 }
 

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Idle connections through the real binary (decision 0015): HTTP/1.1
+# keep-alive connections idle past the once-a-second sweep are parked (their
+# coroutines end; only the connection object and a socket wait remain) and
+# must serve their next request exactly as before, over TLS and plain TCP.
+# An idle HTTP/2 connection is trimmed instead, and must also go on serving.
+# More than 256 connections are parked at once, so the heap trim that follows
+# a batch of parks runs too. The idle timeout of a parked connection is
+# covered by timeouts_test.sh.
+source "$(dirname "$0")/lib.sh"
+
+CLIENT="$USHER_SOURCE_DIR/tests/integration/client.py"
+H2CLIENT_DIR="$USHER_SOURCE_DIR/tests/integration"
+# Connections held idle at once: above the 256 parks that trigger a heap trim.
+COUNT=300
+# Longest wait for the sweep to park them all (it runs once a second; slow
+# builds such as ASan take longer to open 300 TLS connections).
+PARK_WAIT=30
+
+start_upstream app || exit 1
+APP=$UPSTREAM_PORT
+HTTP=$(free_port)
+HTTPS=$(free_port)
+config="$TEST_TMP/Caddyfile"
+cat >"$config" <<CONFIG
+{
+	http_port $HTTP
+	https_port $HTTPS
+	workers 2
+	debug
+	auto_https disable_redirects
+}
+
+localhost {
+	respond /hello "hello" 200
+	reverse_proxy 127.0.0.1:$APP
+}
+
+http://127.0.0.1:$HTTP {
+	respond /hello "hello" 200
+}
+CONFIG
+start_usher "$config" "$HTTPS" || { fail "usher starts"; finish; exit 1; }
+root=$(local_root)
+
+# parked_total: the sum of the sweep's "parked N idle connections" lines so far.
+parked_total() {
+  grep -o 'parked [0-9]* idle connections' "$USHER_LOG" | awk '{ n += $2 } END { print n + 0 }'
+}
+
+# keepalive_round_trip NAME ARGS...: COUNT connections each make a request,
+# sit idle until the sweep has parked them all, then make a second request on
+# the same connection.
+keepalive_round_trip() {
+  local name=$1
+  shift
+  local pause="$TEST_TMP/pause.$name" out="$TEST_TMP/keepalive.$name" before parked
+  before=$(parked_total)
+  timeout 120 python3 "$CLIENT" keepalive --count "$COUNT" --path /hello \
+    --pause-file "$pause" "$@" >"$out" &
+  local client=$!
+  wait_until 60 "grep -q READY '$out'"
+  wait_until "$PARK_WAIT" '[ $(($(parked_total) - before)) -ge "$COUNT" ]'
+  parked=$(($(parked_total) - before))
+  touch "$pause"
+  wait "$client"
+  sed 's/^/     /' "$out"
+  expect_contains "$name: every connection's first request is answered" "$(cat "$out")" \
+    "round1 $COUNT"
+  if [ "$parked" -ge "$COUNT" ]; then
+    pass "$name: the sweep parked the idle connections ($parked)"
+  else
+    fail "$name: the sweep parked the idle connections" "parked $parked, want at least $COUNT"
+  fi
+  expect_contains "$name: every parked connection answers its next request" "$(cat "$out")" \
+    "round2 $COUNT"
+}
+
+keepalive_round_trip "https" --port "$HTTPS" --ca "$root"
+keepalive_round_trip "http" --port "$HTTP" --sni "127.0.0.1:$HTTP" --plain
+
+# A parked TLS connection whose next request arrives in pieces, the first
+# piece waking it: the head is put together as before.
+out=$(timeout 30 python3 - "$HTTPS" "$root" <<'PY'
+import socket, ssl, sys, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=ca)
+context.set_alpn_protocols(["http/1.1"])
+sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                           server_hostname="localhost")
+def response():
+    data = b""
+    while b"hello" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return "closed"
+        data += chunk
+    return data.split(b"\r\n", 1)[0].decode()
+sock.sendall(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
+print("first", response())
+time.sleep(2.5)
+sock.sendall(b"GET /hello HTTP/1.1\r\nHo")
+time.sleep(0.3)
+sock.sendall(b"st: localhost\r\n\r\n")
+print("second", response())
+PY
+)
+expect_contains "a request split across the wake-up of a parked connection is answered" "$out" \
+  "second HTTP/1.1 200 OK"
+
+# ---- HTTP/2: an idle connection is trimmed, not parked, and keeps serving;
+# the trim hands back nghttp2's frame buffer, so a large response after an
+# idle period (its DATA frames go through that buffer) must arrive intact.
+BIG=3000000
+want_big=$(python3 "$CLIENT" pattern-sha "$BIG")
+out=$(timeout 60 python3 - "$HTTPS" "$root" "$H2CLIENT_DIR" "$BIG" <<'PY'
+import hashlib, sys, time, types
+sys.path.insert(0, sys.argv[3])
+import h2client
+args = types.SimpleNamespace(port=int(sys.argv[1]), ca=sys.argv[2], host="localhost", plain=False)
+c = h2client.Client(args, window=1 << 24)
+# Two idle periods, each trimmed by a sweep, with requests after each.
+for attempt in range(3):
+    sid = c.headers("GET", "/hello")
+    status, body, _ = c.response(sid)
+    print(f"request {attempt + 1}: {status} {body.decode()}")
+    if attempt > 0:
+        sid = c.headers("GET", f"/bytes/{sys.argv[4]}")
+        status, body, _ = c.response(sid, deadline=50)
+        print(f"big {attempt + 1}: {status} {len(body)} {hashlib.sha256(body).hexdigest()}")
+    if attempt < 2:
+        time.sleep(2.5)
+PY
+)
+echo "$out" | sed 's/^/     /'
+expect_contains "h2: the first request is answered" "$out" "request 1: 200 hello"
+expect_contains "h2: the request after the idle sweep is answered" "$out" "request 2: 200 hello"
+expect_contains "h2: the request after a second idle period is answered" "$out" \
+  "request 3: 200 hello"
+expect_contains "h2: a large response after an idle period arrives intact" "$out" \
+  "big 2: 200 $BIG $want_big"
+expect_contains "h2: and after a second idle period" "$out" "big 3: 200 $BIG $want_big"
+
+kill "$USHER_PID"
+wait "$USHER_PID" 2>/dev/null
+finish
