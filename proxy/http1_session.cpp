@@ -101,6 +101,7 @@ class Http1Connection final : public Exchange,
         parser_(Limits{.max_head_bytes = worker.settings().max_header_bytes}) {
     entry_.trim = [](void* self) { static_cast<Http1Connection*>(self)->release_idle_memory(); };
     entry_.trim_owner = this;
+    stream_.keep_buffers(true);  // release_idle_memory() frees them when idle
   }
   ~Http1Connection() override {
     entry_.trim = nullptr;
@@ -523,6 +524,8 @@ asio::awaitable<std::error_code> Http1Connection::write_head(const ResponseHead&
   if (!head.headers.contains("Date")) append_header("Date", http_date_now(), out_);
   append_framing_headers(head);
   out_.append("\r\n");
+  // A tunnel can idle for hours without a trim: its buffers go when empty.
+  if (head.status == 101) stream_.keep_buffers(false);
   if (no_body_ || head.status == 101) {
     // Nothing follows the head (or the tunnel starts): send it now.
     head_sent_ = true;

@@ -236,6 +236,18 @@ void TlsStream::trim() {
   SSL_free_buffers(ssl_.get());  // does nothing while a record is half read or written
 }
 
+void TlsStream::keep_buffers(bool keep) {
+  // With SSL_MODE_RELEASE_BUFFERS, OpenSSL frees its 17 KiB read buffer
+  // each time it empties and its write buffer after each record, then
+  // allocates them again: four large malloc/free per keep-alive request.
+  // A kept buffer is freed by the owner's idle trim() instead.
+  if (keep) {
+    SSL_clear_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+  } else {
+    SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+  }
+}
+
 void TlsStream::close() {
   std::error_code ignored;
   socket_.close(ignored);

@@ -43,6 +43,10 @@ class Stream {
 
   /// Frees buffers kept between writes; called on idle connections.
   virtual void trim() {}
+  /// Whether I/O buffers are kept from one request to the next instead of
+  /// freed whenever they empty: for connections whose idle periods call
+  /// trim(), not for long-lived tunnels.
+  virtual void keep_buffers(bool keep) { (void)keep; }
 
   asio::awaitable<std::error_code> write(std::span<const char> data) {
     asio::const_buffer buffer(data.data(), data.size());
@@ -90,6 +94,7 @@ class TlsStream final : public Stream {
   asio::ip::tcp::socket& socket() override { return socket_; }
 
   void trim() override;
+  void keep_buffers(bool keep) override;
 
   SSL* ssl() const { return ssl_.get(); }
   /// "TLSv1.3", the negotiated ALPN protocol and the SNI name, for logs and

@@ -55,24 +55,35 @@ class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnectio
   /// Closes the stream now.
   void close();
 
+  /// How long a pooled connection stays idle before its socket is watched
+  /// for the upstream closing it. A connection taken back sooner (steady
+  /// traffic) costs no watch at all: arming one is a syscall per request.
+  /// Within this window a close is found by the next request (a stale
+  /// attempt, retried on a fresh connection).
+  static constexpr std::chrono::milliseconds kIdleWatchDelay{100};
+
  private:
   friend class UpstreamPool;
 
-  void start_timer();
+  void start_timer(Clock::time_point at);
+  Clock::time_point next_wakeup() const;
   void on_timer();
-  void watch_idle(UpstreamPool* pool);
+  void start_idle(UpstreamPool* pool, Clock::duration idle_timeout);
+  void watch_idle();
   void stop_watching();
-  void on_idle_event();
 
   asio::steady_timer timer_;
   std::unique_ptr<Stream> stream_;
   Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point idle_since_;   // when it went back to its pool
   uint64_t timer_generation_ = 0;  // ignores callbacks of superseded waits
   uint64_t idle_generation_ = 0;   // ignores callbacks of a finished idle period
   UpstreamPool* pool_ = nullptr;   // set while idle in a pool
   bool timer_waiting_ = false;
   bool timed_out_ = false;
   bool reused_ = false;
+  bool watching_ = false;  // the idle peek is pending
+  char idle_peek_ = 0;     // where the idle watch peeks
 };
 
 /// How a pool keeps connections: from the handler's `transport http`.

@@ -454,6 +454,8 @@ TEST_F(ReverseProxyTest, DropsPooledConnectionsTheUpstreamClosed) {
   auto handler = make_reverse_proxy_handler(proxy_to({up.address()}));
   TestExchange ex;
   run(*handler, ex);
+  io.restart();
+  io.run_for(UpstreamConnection::kIdleWatchDelay);  // the pool watches idle connections after it
   settle();
   EXPECT_EQ(worker.upstream_pools().idle("tcp:" + up.address()), 0u);
 }
