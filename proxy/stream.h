@@ -107,10 +107,19 @@ class TlsStream final : public Stream {
   // Turns an SSL_ERROR_WANT_* into a wait for the socket; any other outcome
   // into an error code. Sets `retry` when the operation should be repeated.
   asio::awaitable<std::error_code> wait_for(int ssl_result, bool& retry);
+  // Writes as much of `data` as OpenSSL takes without waiting; returns the
+  // last SSL_write_ex result (1 when everything was written).
+  int write_now(std::span<const char>& data);
+  // Waits for the socket and writes the rest after write_now() stopped with `result`.
+  asio::awaitable<std::error_code> write_rest(std::span<const char> data, int result);
+  // Writes buffers larger together than one record.
+  asio::awaitable<std::error_code> write_large(std::span<const asio::const_buffer> buffers);
+  void release_pending();
 
   asio::ip::tcp::socket socket_;
   core::SslPtr ssl_;
   std::string pending_;  // small buffers coalesced into one TLS record
+  bool keep_buffers_ = false;
 };
 
 }  // namespace usher::proxy

@@ -413,6 +413,16 @@ asio::awaitable<std::error_code> UpstreamClient::read_more(size_t& n) {
   co_return ec;
 }
 
+void UpstreamClient::grow_for_large_body() {
+  // A read that filled the buffer says the body is large. HTTP/2 streams
+  // copy what they are given into their own bounded output, so theirs stay
+  // at the small size.
+  std::vector<char>& in = buffers_.in();
+  if (end_ < in.size() || in.size() >= UpstreamPools::kLargeRelayBufferSize) return;
+  if (request_.version_major >= 2) return;
+  in.resize(UpstreamPools::kLargeRelayBufferSize);  // keeps [begin_, end_)
+}
+
 asio::awaitable<AttemptOutcome> UpstreamClient::read_response_head(ResponseSink& sink) {
   connection_->arm(timeouts_.response_header.value_or(timeouts_.read));
   bool received = false;
@@ -506,6 +516,7 @@ asio::awaitable<std::error_code> UpstreamClient::relay_length(ResponseSink& sink
       std::error_code ec = co_await read_more(n);
       connection_->disarm();
       if (ec) co_return ec == asio::error::eof ? upstream_errc::kClosedMidBody : ec;
+      grow_for_large_body();
     }
     const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, end_ - begin_));
     const std::span<const char> piece = buffered().first(take);
@@ -526,6 +537,7 @@ asio::awaitable<std::error_code> UpstreamClient::relay_chunked(ResponseSink& sin
       std::error_code ec = co_await read_more(n);
       connection_->disarm();
       if (ec) co_return ec == asio::error::eof ? upstream_errc::kClosedMidBody : ec;
+      grow_for_large_body();
     }
     // Decoding never moves bytes: the data view stays valid until the next read.
     ChunkedDecoder::Step step = chunked_.decode(buffered());
@@ -552,6 +564,7 @@ asio::awaitable<std::error_code> UpstreamClient::relay_until_close(ResponseSink&
     connection_->disarm();
     if (ec == asio::error::eof) co_return std::error_code{};  // the body ends here
     if (ec) co_return ec;
+    grow_for_large_body();
   }
 }
 

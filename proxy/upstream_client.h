@@ -155,6 +155,7 @@ class UpstreamClient {
   asio::awaitable<std::error_code> write_upstream(std::span<const asio::const_buffer> buffers);
   asio::awaitable<AttemptOutcome> read_response_head(ResponseSink& sink);
   asio::awaitable<std::error_code> read_more(size_t& n);
+  void grow_for_large_body();
   asio::awaitable<std::error_code> relay_length(ResponseSink& sink, FlushClock& flush);
   asio::awaitable<std::error_code> relay_chunked(ResponseSink& sink, FlushClock& flush);
   asio::awaitable<std::error_code> relay_until_close(ResponseSink& sink, FlushClock& flush);

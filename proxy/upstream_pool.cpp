@@ -11,6 +11,8 @@ namespace {
 // Spare relay buffers a worker keeps; beyond it returned buffers are freed.
 // Bounds idle memory after a burst of concurrent exchanges.
 constexpr size_t kMaxSpareBuffers = 64;
+// Of which grown for large bodies: 256 KiB at most after a burst of downloads.
+constexpr size_t kMaxLargeSpareBuffers = 4;
 
 }  // namespace
 
@@ -218,16 +220,21 @@ RelayBuffer UpstreamPools::take_buffer() {
   if (spare_buffers_.empty()) return RelayBuffer(std::vector<char>(kRelayBufferSize));
   RelayBuffer buffer = std::move(spare_buffers_.back());
   spare_buffers_.pop_back();
+  if (buffer.data().size() == kLargeRelayBufferSize) --large_spares_;
   return buffer;
 }
 
 void UpstreamPools::give_buffer(RelayBuffer buffer) {
   // Buffers that grew for an unusually large head are not kept.
-  if (buffer.data().size() != kRelayBufferSize || spare_buffers_.size() >= kMaxSpareBuffers) return;
+  const bool large = buffer.data().size() == kLargeRelayBufferSize;
+  if (buffer.data().size() != kRelayBufferSize && !large) return;
+  if (spare_buffers_.size() >= kMaxSpareBuffers) return;
+  if (large && large_spares_ >= kMaxLargeSpareBuffers) return;
   if (buffer.head().capacity() > kRelayBufferSize || buffer.replay().capacity() > kRelayBufferSize)
     return;
   buffer.head().clear();
   buffer.replay().clear();
+  if (large) ++large_spares_;
   spare_buffers_.push_back(std::move(buffer));
 }
 

@@ -167,6 +167,10 @@ class UpstreamPools {
  public:
   /// Bytes of a relay buffer: one read from the upstream or the client.
   static constexpr size_t kRelayBufferSize = 16 * 1024;
+  /// A relay buffer grown for a large response body: a quarter of the
+  /// reads (syscalls) per MiB relayed, each written on as four full TLS
+  /// records. Only a few such buffers are kept as spares.
+  static constexpr size_t kLargeRelayBufferSize = 64 * 1024;
 
   explicit UpstreamPools(asio::io_context& io) : io_(io) {}
   ~UpstreamPools() { close_all(); }
@@ -183,7 +187,7 @@ class UpstreamPools {
   /// Closes every idle connection (shutdown).
   void close_all();
 
-  /// A buffer of kRelayBufferSize bytes.
+  /// A buffer of kRelayBufferSize bytes or more.
   RelayBuffer take_buffer();
   /// Gives a buffer back for the next exchange.
   void give_buffer(RelayBuffer buffer);
@@ -192,6 +196,7 @@ class UpstreamPools {
   asio::io_context& io_;
   std::unordered_map<std::string, UpstreamPool> pools_;
   std::vector<RelayBuffer> spare_buffers_;
+  size_t large_spares_ = 0;  // spares of kLargeRelayBufferSize
 };
 
 }  // namespace usher::proxy
