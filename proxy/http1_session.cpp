@@ -101,7 +101,6 @@ class Http1Connection final : public Exchange,
         parser_(Limits{.max_head_bytes = worker.settings().max_header_bytes}) {
     entry_.trim = [](void* self) { static_cast<Http1Connection*>(self)->release_idle_memory(); };
     entry_.trim_owner = this;
-    stream_.keep_buffers(true);  // release_idle_memory() frees them when idle
   }
   ~Http1Connection() override {
     entry_.trim = nullptr;
@@ -176,6 +175,7 @@ class Http1Connection final : public Exchange,
   bool head_request_ = false;
   bool http10_ = false;
   bool keep_alive_ = true;
+  uint64_t requests_ = 0;  // served on this connection
 
   // The current response.
   std::string out_;  // head and framing waiting to be written; reused
@@ -207,6 +207,11 @@ asio::awaitable<void> Http1Connection::run() {
     }
     HeadOutcome outcome = co_await read_head();
     if (outcome != HeadOutcome::kRequest) break;
+    // A second request says the client keeps this connection busy: from now
+    // on its buffers stay between requests (release_idle_memory() frees them
+    // when it idles). A connection used once frees them as it goes, so that
+    // thousands of them leave no freed buffers scattered through the heap.
+    if (++requests_ == 2) stream_.keep_buffers(true);
     start_request();
     entry_.clear_read_deadline();
     std::shared_ptr<const RouteTable> routes = worker_.routes();
