@@ -7,6 +7,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "proxy/chunked_decoder.h"
@@ -147,6 +148,9 @@ class Http1Connection final : public Exchange,
   asio::awaitable<HeadOutcome> read_head();
   asio::awaitable<std::error_code> fill(size_t min, size_t max_total,
                                         std::chrono::milliseconds timeout);
+  // The first read after the idle wait said bytes are there: no wait, so
+  // no deadline and no coroutine frame. False when it must wait after all.
+  bool fill_now(size_t max_total, std::error_code& ec);
   void start_request();
   void release_idle_memory();
   asio::awaitable<void> reject(const std::error_code& error, int status);
@@ -176,6 +180,7 @@ class Http1Connection final : public Exchange,
   bool http10_ = false;
   bool keep_alive_ = true;
   uint64_t requests_ = 0;  // served on this connection
+  bool readable_ = false;  // the idle wait just ended: bytes are there
 
   // The current response.
   std::string out_;  // head and framing waiting to be written; reused
@@ -204,6 +209,7 @@ asio::awaitable<void> Http1Connection::run() {
       std::error_code ec = co_await stream_.wait_readable();
       entry_.idle = false;
       if (ec || entry_.timed_out || worker_.draining()) break;
+      readable_ = true;
     }
     HeadOutcome outcome = co_await read_head();
     if (outcome != HeadOutcome::kRequest) break;
@@ -257,6 +263,15 @@ asio::awaitable<std::error_code> Http1Connection::fill(size_t min, size_t max_to
   co_return ec;
 }
 
+bool Http1Connection::fill_now(size_t max_total, std::error_code& ec) {
+  std::span<char> space = in_.prepare(1, max_total);
+  if (space.empty()) return false;  // fill() reports the full buffer
+  size_t n = 0;
+  if (!stream_.read_now(space, n, ec)) return false;
+  in_.commit(n);
+  return true;
+}
+
 asio::awaitable<Http1Connection::HeadOutcome> Http1Connection::read_head() {
   const auto& settings = worker_.settings();
   parser_.reset();
@@ -272,7 +287,9 @@ asio::awaitable<Http1Connection::HeadOutcome> Http1Connection::read_head() {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         head_deadline - ConnectionEntry::Clock::now());
     if (left.count() <= 0) co_return HeadOutcome::kClosed;
-    std::error_code ec = co_await fill(1, settings.max_header_bytes, left);
+    std::error_code ec;
+    if (!(std::exchange(readable_, false) && fill_now(settings.max_header_bytes, ec)))
+      ec = co_await fill(1, settings.max_header_bytes, left);
     if (ec == std::error_code(http_errc::kHeadTooLarge)) {
       co_await reject(ec, 431);
       co_return HeadOutcome::kRejected;

@@ -57,6 +57,16 @@ asio::awaitable<std::error_code> TcpStream::read_some(std::span<char> buffer, si
   co_return ec;
 }
 
+bool TcpStream::read_now(std::span<char> buffer, size_t& n, std::error_code& ec) {
+  n = 0;
+  readable_ = false;
+  if (!socket_.non_blocking()) return false;
+  n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return false;
+  readable_ = !ec && n == buffer.size();
+  return true;
+}
+
 asio::awaitable<std::error_code> TcpStream::write(std::span<const asio::const_buffer> buffers) {
   // Nearly every write fits in the socket buffer: one non-blocking sendmsg
   // first saves the trip through the event loop (a posted completion and an
@@ -118,16 +128,20 @@ asio::awaitable<std::error_code> TlsStream::wait_for(int ssl_result, bool& retry
     retry = !ec;
     co_return ec;
   }
-  if (error == SSL_ERROR_ZERO_RETURN) co_return asio::error::eof;
-  if (error == SSL_ERROR_SYSCALL) {
+  co_return failure(error);
+}
+
+std::error_code TlsStream::failure(int ssl_error) {
+  if (ssl_error == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
+  if (ssl_error == SSL_ERROR_SYSCALL) {
     ERR_clear_error();
     // errno 0 means the peer closed the TCP connection without close_notify.
-    co_return errno == 0 ? std::error_code(asio::error::eof)
-                         : std::error_code(errno, std::system_category());
+    return errno == 0 ? std::error_code(asio::error::eof)
+                      : std::error_code(errno, std::system_category());
   }
   unsigned long code = ERR_peek_last_error();
   ERR_clear_error();
-  co_return std::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+  return std::error_code(static_cast<int>(code), asio::error::get_ssl_category());
 }
 
 asio::awaitable<std::error_code> TlsStream::handshake() {
@@ -144,6 +158,20 @@ asio::awaitable<std::error_code> TlsStream::handshake() {
 asio::awaitable<std::error_code> TlsStream::client_handshake() {
   SSL_set_connect_state(ssl_.get());
   co_return co_await handshake();
+}
+
+bool TlsStream::read_now(std::span<char> buffer, size_t& n, std::error_code& ec) {
+  n = 0;
+  clear_error_queue();
+  const int result = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
+  if (result == 1) {
+    ec.clear();
+    return true;
+  }
+  const int error = SSL_get_error(ssl_.get(), result);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return false;
+  ec = failure(error);
+  return true;
 }
 
 asio::awaitable<std::error_code> TlsStream::read_some(std::span<char> buffer, size_t& n) {

@@ -29,6 +29,16 @@ class Stream {
   /// Reads at least one byte into `buffer`; n == 0 with asio::error::eof
   /// when the peer closed.
   virtual asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) = 0;
+  /// Reads without waiting, for when bytes are known to be there (right
+  /// after wait_readable()): true when the read finished (bytes, EOF or an
+  /// error in `ec`), false when read_some() must wait after all. Spares the
+  /// coroutine frames of a read that needs no wait.
+  virtual bool read_now(std::span<char> buffer, size_t& n, std::error_code& ec) {
+    (void)buffer;
+    (void)ec;
+    n = 0;
+    return false;
+  }
   /// Writes every byte of every buffer.
   virtual asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) = 0;
   /// Waits until a read would make progress, without holding a buffer: idle
@@ -60,6 +70,7 @@ class TcpStream final : public Stream {
   explicit TcpStream(asio::ip::tcp::socket socket);
 
   asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) override;
+  bool read_now(std::span<char> buffer, size_t& n, std::error_code& ec) override;
   asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) override;
   asio::awaitable<std::error_code> wait_readable() override;
   asio::awaitable<void> shutdown() override;
@@ -87,6 +98,7 @@ class TlsStream final : public Stream {
   asio::awaitable<std::error_code> client_handshake();
 
   asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) override;
+  bool read_now(std::span<char> buffer, size_t& n, std::error_code& ec) override;
   asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) override;
   asio::awaitable<std::error_code> wait_readable() override;
   asio::awaitable<void> shutdown() override;
@@ -107,6 +119,8 @@ class TlsStream final : public Stream {
   // Turns an SSL_ERROR_WANT_* into a wait for the socket; any other outcome
   // into an error code. Sets `retry` when the operation should be repeated.
   asio::awaitable<std::error_code> wait_for(int ssl_result, bool& retry);
+  // The error of an SSL_get_error() outcome other than WANT_READ/WANT_WRITE.
+  std::error_code failure(int ssl_error);
   // Writes as much of `data` as OpenSSL takes without waiting; returns the
   // last SSL_write_ex result (1 when everything was written).
   int write_now(std::span<const char>& data);

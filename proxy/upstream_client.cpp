@@ -151,12 +151,7 @@ void UpstreamClient::consume(size_t n) {
 
 // ------------------------------------------------------------ dialing
 
-asio::awaitable<std::error_code> UpstreamClient::connect(const UpstreamEndpoint& endpoint,
-                                                         bool fresh) {
-  if (!fresh) {
-    connection_ = pools_.acquire(endpoint.pool_key);
-    if (connection_) co_return std::error_code{};
-  }
+asio::awaitable<std::error_code> UpstreamClient::connect(const UpstreamEndpoint& endpoint) {
   std::error_code ec =
       endpoint.unix_path.empty() ? co_await dial_tcp(endpoint) : co_await dial_unix(endpoint);
   if (!ec && endpoint.tls != nullptr) ec = co_await start_tls(endpoint);
@@ -251,9 +246,14 @@ asio::awaitable<AttemptOutcome> UpstreamClient::attempt(const UpstreamEndpoint& 
   begin_ = end_ = 0;
   response_done_ = reusable_ = request_sent_ = false;
   if (body_committed()) co_return AttemptOutcome::kNotReplayable;
-  if (std::error_code ec = co_await connect(endpoint, fresh)) {
-    error_ = ec;
-    co_return AttemptOutcome::kDialFailed;
+  // A pooled connection is taken here rather than in connect(): most
+  // attempts get one, and a coroutine call costs a frame allocation.
+  if (!fresh) connection_ = pools_.acquire(endpoint.pool_key);
+  if (!connection_) {
+    if (std::error_code ec = co_await connect(endpoint)) {
+      error_ = ec;
+      co_return AttemptOutcome::kDialFailed;
+    }
   }
   const AttemptOutcome sent = co_await send_request();
   if (sent == AttemptOutcome::kClientFailed || sent == AttemptOutcome::kNotReplayable)

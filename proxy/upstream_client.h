@@ -143,7 +143,8 @@ class UpstreamClient {
     RelayBuffer relay_;
   };
 
-  asio::awaitable<std::error_code> connect(const UpstreamEndpoint& endpoint, bool fresh);
+  /// Dials a new connection to `endpoint`.
+  asio::awaitable<std::error_code> connect(const UpstreamEndpoint& endpoint);
   asio::awaitable<std::error_code> dial_tcp(const UpstreamEndpoint& endpoint);
   asio::awaitable<std::error_code> dial_unix(const UpstreamEndpoint& endpoint);
   asio::awaitable<std::error_code> start_tls(const UpstreamEndpoint& endpoint);
