@@ -155,6 +155,8 @@ class Http1Connection final : public Exchange,
   void release_idle_memory();
   asio::awaitable<void> reject(const std::error_code& error, int status);
   asio::awaitable<std::error_code> send(std::span<const asio::const_buffer> buffers);
+  // Ends a write's deadline; a failed write ends the exchange.
+  std::error_code sent(std::error_code ec);
   asio::awaitable<bool> finish_exchange();
   asio::awaitable<bool> drain_body();
   asio::awaitable<void> linger();
@@ -484,13 +486,16 @@ asio::awaitable<std::error_code> Http1Connection::read(Chunk& chunk) {
 asio::awaitable<std::error_code> Http1Connection::send(
     std::span<const asio::const_buffer> buffers) {
   entry_.write_expires_after(worker_.settings().write);
-  std::error_code ec = co_await stream_.write(buffers);
+  co_return sent(co_await stream_.write(buffers));
+}
+
+std::error_code Http1Connection::sent(std::error_code ec) {
   entry_.clear_write_deadline();
   if (ec) {
     aborted_ = true;
     keep_alive_ = false;
   }
-  co_return ec;
+  return ec;
 }
 
 asio::awaitable<std::error_code> Http1Connection::write_interim(const ResponseHead& head) {
@@ -570,7 +575,9 @@ asio::awaitable<std::error_code> Http1Connection::write_body(std::span<const cha
   std::array<asio::const_buffer, 3> buffers{
       asio::const_buffer(out_.data(), out_.size()), asio::const_buffer(data.data(), data.size()),
       asio::const_buffer(kCrlf.data(), chunked_out_ ? kCrlf.size() : 0)};
-  co_return co_await send(buffers);
+  // send() spelled out: a coroutine call per body piece costs a frame.
+  entry_.write_expires_after(worker_.settings().write);
+  co_return sent(co_await stream_.write(buffers));
 }
 
 asio::awaitable<std::error_code> Http1Connection::finish(const Headers* trailers) {

@@ -332,7 +332,10 @@ asio::awaitable<AttemptOutcome> UpstreamClient::send_request() {
       asio::const_buffer(size_line.text.data(), chunked && !replay.empty() ? size_line.size : 0),
       asio::const_buffer(replay.data(), request_.has_body ? replay.size() : 0),
       asio::const_buffer(kCrlf.data(), chunked && !replay.empty() ? kCrlf.size() : 0)};
-  if (std::error_code ec = co_await write_upstream(buffers)) co_return upstream_failed(ec);
+  // write_upstream() spelled out: a coroutine call per request costs a frame.
+  connection_->arm(timeouts_.write);
+  if (std::error_code ec = written(co_await connection_->stream().write(buffers)))
+    co_return upstream_failed(ec);
   if (request_.has_body && !(whole_body_held && !chunked)) {
     bool client_failed = false;
     if (std::error_code ec = co_await stream_request_body(client_failed)) {
@@ -383,10 +386,12 @@ asio::awaitable<std::error_code> UpstreamClient::stream_request_body(bool& clien
 asio::awaitable<std::error_code> UpstreamClient::write_upstream(
     std::span<const asio::const_buffer> buffers) {
   connection_->arm(timeouts_.write);
-  std::error_code ec = co_await connection_->stream().write(buffers);
+  co_return written(co_await connection_->stream().write(buffers));
+}
+
+std::error_code UpstreamClient::written(std::error_code ec) {
   connection_->disarm();
-  if (connection_->timed_out()) co_return asio::error::timed_out;
-  co_return ec;
+  return connection_->timed_out() ? std::error_code(asio::error::timed_out) : ec;
 }
 
 // ------------------------------------------------------------ the response head
@@ -486,7 +491,16 @@ asio::awaitable<std::error_code> UpstreamClient::relay_body(
     case ResponseFraming::kNone:
       break;
     case ResponseFraming::kContentLength:
-      ec = co_await relay_length(sink, flush);
+      if (end_ - begin_ >= parser_.head().content_length && parser_.head().content_length > 0) {
+        // A small body arrives with its head: written without the relay
+        // loop's coroutine frame.
+        const auto length = static_cast<size_t>(parser_.head().content_length);
+        const std::span<const char> body = buffered().first(length);
+        consume(length);
+        ec = co_await sink.write_body(body, flush.due());
+      } else {
+        ec = co_await relay_length(sink, flush);
+      }
       break;
     case ResponseFraming::kChunked:
       ec = co_await relay_chunked(sink, flush);

@@ -154,6 +154,8 @@ class UpstreamClient {
   asio::awaitable<AttemptOutcome> send_request();
   asio::awaitable<std::error_code> stream_request_body(bool& client_failed);
   asio::awaitable<std::error_code> write_upstream(std::span<const asio::const_buffer> buffers);
+  // Ends a write's deadline: the error of the write, or timed_out.
+  std::error_code written(std::error_code ec);
   asio::awaitable<AttemptOutcome> read_response_head(ResponseSink& sink);
   asio::awaitable<std::error_code> read_more(size_t& n);
   void grow_for_large_body();
