@@ -575,9 +575,16 @@ asio::awaitable<std::error_code> Http1Connection::write_body(std::span<const cha
   std::array<asio::const_buffer, 3> buffers{
       asio::const_buffer(out_.data(), out_.size()), asio::const_buffer(data.data(), data.size()),
       asio::const_buffer(kCrlf.data(), chunked_out_ ? kCrlf.size() : 0)};
-  // send() spelled out: a coroutine call per body piece costs a frame.
+  // send() spelled out, and what the socket takes at once written without
+  // a coroutine call: each costs a frame, once per body piece.
   entry_.write_expires_after(worker_.settings().write);
-  co_return sent(co_await stream_.write(buffers));
+  std::error_code ec;
+  const size_t done = stream_.write_now(buffers, ec);
+  if (!ec && done < asio::buffer_size(buffers)) {
+    std::vector<asio::const_buffer> storage;
+    ec = co_await stream_.write(skip_written(buffers, done, storage));
+  }
+  co_return sent(ec);
 }
 
 asio::awaitable<std::error_code> Http1Connection::finish(const Headers* trailers) {

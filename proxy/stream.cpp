@@ -28,6 +28,22 @@ void clear_error_queue() {
 
 }  // namespace
 
+std::span<const asio::const_buffer> skip_written(std::span<const asio::const_buffer> buffers,
+                                                 size_t done,
+                                                 std::vector<asio::const_buffer>& storage) {
+  if (done == 0) return buffers;
+  storage.clear();
+  for (const asio::const_buffer& buffer : buffers) {
+    if (done >= buffer.size()) {
+      done -= buffer.size();
+      continue;
+    }
+    storage.push_back(buffer + done);
+    done = 0;
+  }
+  return storage;
+}
+
 // ---------------------------------------------------------------- TcpStream
 
 TcpStream::TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
@@ -67,26 +83,26 @@ bool TcpStream::read_now(std::span<char> buffer, size_t& n, std::error_code& ec)
   return true;
 }
 
+size_t TcpStream::write_now(std::span<const asio::const_buffer> buffers, std::error_code& ec) {
+  readable_ = false;  // an answer to what is written now is not there yet
+  ec.clear();
+  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+  const size_t sent = ec ? 0 : socket_.write_some(buffers, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) ec.clear();
+  return sent;
+}
+
 asio::awaitable<std::error_code> TcpStream::write(std::span<const asio::const_buffer> buffers) {
   // Nearly every write fits in the socket buffer: one non-blocking sendmsg
   // first saves the trip through the event loop (a posted completion and an
   // extra epoll_wait per write). Only what did not fit waits for the socket.
-  readable_ = false;  // an answer to what is written now is not there yet
   std::error_code ec;
-  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
-  size_t sent = ec ? 0 : socket_.write_some(buffers, ec);
-  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+  const size_t sent = write_now(buffers, ec);
+  if (ec) co_return ec;
   if (sent == asio::buffer_size(buffers)) co_return std::error_code{};
-  std::vector<asio::const_buffer> rest;
-  for (const asio::const_buffer& buffer : buffers) {
-    if (sent >= buffer.size()) {
-      sent -= buffer.size();
-      continue;
-    }
-    rest.push_back(buffer + sent);
-    sent = 0;
-  }
-  auto [write_ec, count] = co_await asio::async_write(socket_, rest, kNoThrow);
+  std::vector<asio::const_buffer> storage;
+  auto [write_ec, count] =
+      co_await asio::async_write(socket_, skip_written(buffers, sent, storage), kNoThrow);
   (void)count;
   co_return write_ec;
 }

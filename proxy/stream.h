@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "core/openssl.h"
 
@@ -39,6 +40,15 @@ class Stream {
     n = 0;
     return false;
   }
+  /// Writes what the socket takes without waiting and returns how many
+  /// bytes that was (0 for streams that cannot, such as TLS, whose writes
+  /// must be retried whole). A caller writes the rest with write(): a write
+  /// that fits costs no coroutine frame.
+  virtual size_t write_now(std::span<const asio::const_buffer> buffers, std::error_code& ec) {
+    (void)buffers;
+    ec.clear();
+    return 0;
+  }
   /// Writes every byte of every buffer.
   virtual asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) = 0;
   /// Waits until a read would make progress, without holding a buffer: idle
@@ -64,6 +74,12 @@ class Stream {
   }
 };
 
+/// The part of `buffers` after its first `done` bytes; `storage` holds
+/// the buffer list when it has to be rebuilt.
+std::span<const asio::const_buffer> skip_written(std::span<const asio::const_buffer> buffers,
+                                                 size_t done,
+                                                 std::vector<asio::const_buffer>& storage);
+
 /// Plain TCP.
 class TcpStream final : public Stream {
  public:
@@ -71,6 +87,7 @@ class TcpStream final : public Stream {
 
   asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) override;
   bool read_now(std::span<char> buffer, size_t& n, std::error_code& ec) override;
+  size_t write_now(std::span<const asio::const_buffer> buffers, std::error_code& ec) override;
   asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) override;
   asio::awaitable<std::error_code> wait_readable() override;
   asio::awaitable<void> shutdown() override;

@@ -332,10 +332,16 @@ asio::awaitable<AttemptOutcome> UpstreamClient::send_request() {
       asio::const_buffer(size_line.text.data(), chunked && !replay.empty() ? size_line.size : 0),
       asio::const_buffer(replay.data(), request_.has_body ? replay.size() : 0),
       asio::const_buffer(kCrlf.data(), chunked && !replay.empty() ? kCrlf.size() : 0)};
-  // write_upstream() spelled out: a coroutine call per request costs a frame.
+  // write_upstream() spelled out, and what the socket takes at once written
+  // without a coroutine call: each costs a frame, once per request.
   connection_->arm(timeouts_.write);
-  if (std::error_code ec = written(co_await connection_->stream().write(buffers)))
-    co_return upstream_failed(ec);
+  std::error_code write_error;
+  const size_t done = connection_->stream().write_now(buffers, write_error);
+  if (!write_error && done < asio::buffer_size(buffers)) {
+    std::vector<asio::const_buffer> storage;
+    write_error = co_await connection_->stream().write(skip_written(buffers, done, storage));
+  }
+  if (std::error_code ec = written(write_error)) co_return upstream_failed(ec);
   if (request_.has_body && !(whole_body_held && !chunked)) {
     bool client_failed = false;
     if (std::error_code ec = co_await stream_request_body(client_failed)) {
