@@ -149,10 +149,15 @@ class Http1Connection final : public Exchange,
   asio::awaitable<HeadOutcome> read_head();
   asio::awaitable<std::error_code> fill(size_t min, size_t max_total,
                                         std::chrono::milliseconds timeout);
+  // The first read after the idle wait said bytes are there: no wait, so
+  // no deadline and no coroutine frame. False when it must wait after all.
+  bool fill_now(size_t max_total, std::error_code& ec);
   void start_request();
   void release_idle_memory();
   asio::awaitable<void> reject(const std::error_code& error, int status);
   asio::awaitable<std::error_code> send(std::span<const asio::const_buffer> buffers);
+  // Ends a write's deadline; a failed write ends the exchange.
+  std::error_code sent(std::error_code ec);
   asio::awaitable<bool> finish_exchange();
   asio::awaitable<bool> drain_body();
   asio::awaitable<void> linger();
@@ -177,6 +182,8 @@ class Http1Connection final : public Exchange,
   bool head_request_ = false;
   bool http10_ = false;
   bool keep_alive_ = true;
+  uint64_t requests_ = 0;  // served on this connection
+  bool readable_ = false;  // the idle wait just ended: bytes are there
 
   // The current response.
   std::string out_;  // head and framing waiting to be written; reused
@@ -209,9 +216,15 @@ asio::awaitable<bool> Http1Connection::run() {
       // finished when the sweep came goes on as usual.
       if (std::exchange(entry_.park, false) && ec == asio::error::operation_aborted) co_return true;
       if (ec || entry_.timed_out || worker_.draining()) break;
+      readable_ = true;
     }
     HeadOutcome outcome = co_await read_head();
     if (outcome != HeadOutcome::kRequest) break;
+    // A second request says the client keeps this connection busy: from now
+    // on its buffers stay between requests (release_idle_memory() frees them
+    // when it idles). A connection used once frees them as it goes, so that
+    // thousands of them leave no freed buffers scattered through the heap.
+    if (++requests_ == 2) stream_.keep_buffers(true);
     start_request();
     entry_.clear_read_deadline();
     std::shared_ptr<const RouteTable> routes = worker_.routes();
@@ -258,6 +271,15 @@ asio::awaitable<std::error_code> Http1Connection::fill(size_t min, size_t max_to
   co_return ec;
 }
 
+bool Http1Connection::fill_now(size_t max_total, std::error_code& ec) {
+  std::span<char> space = in_.prepare(1, max_total);
+  if (space.empty()) return false;  // fill() reports the full buffer
+  size_t n = 0;
+  if (!stream_.read_now(space, n, ec)) return false;
+  in_.commit(n);
+  return true;
+}
+
 asio::awaitable<Http1Connection::HeadOutcome> Http1Connection::read_head() {
   const auto& settings = worker_.settings();
   parser_.reset();
@@ -273,7 +295,9 @@ asio::awaitable<Http1Connection::HeadOutcome> Http1Connection::read_head() {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         head_deadline - ConnectionEntry::Clock::now());
     if (left.count() <= 0) co_return HeadOutcome::kClosed;
-    std::error_code ec = co_await fill(1, settings.max_header_bytes, left);
+    std::error_code ec;
+    if (!(std::exchange(readable_, false) && fill_now(settings.max_header_bytes, ec)))
+      ec = co_await fill(1, settings.max_header_bytes, left);
     if (ec == std::error_code(http_errc::kHeadTooLarge)) {
       co_await reject(ec, 431);
       co_return HeadOutcome::kRejected;
@@ -468,13 +492,16 @@ asio::awaitable<std::error_code> Http1Connection::read(Chunk& chunk) {
 asio::awaitable<std::error_code> Http1Connection::send(
     std::span<const asio::const_buffer> buffers) {
   entry_.write_expires_after(worker_.settings().write);
-  std::error_code ec = co_await stream_.write(buffers);
+  co_return sent(co_await stream_.write(buffers));
+}
+
+std::error_code Http1Connection::sent(std::error_code ec) {
   entry_.clear_write_deadline();
   if (ec) {
     aborted_ = true;
     keep_alive_ = false;
   }
-  co_return ec;
+  return ec;
 }
 
 asio::awaitable<std::error_code> Http1Connection::write_interim(const ResponseHead& head) {
@@ -530,6 +557,8 @@ asio::awaitable<std::error_code> Http1Connection::write_head(const ResponseHead&
   if (!head.headers.contains("Date")) append_header("Date", http_date_now(), out_);
   append_framing_headers(head);
   out_.append("\r\n");
+  // A tunnel can idle for hours without a trim: its buffers go when empty.
+  if (head.status == 101) stream_.keep_buffers(false);
   if (no_body_ || head.status == 101) {
     // Nothing follows the head (or the tunnel starts): send it now.
     head_sent_ = true;
@@ -552,7 +581,16 @@ asio::awaitable<std::error_code> Http1Connection::write_body(std::span<const cha
   std::array<asio::const_buffer, 3> buffers{
       asio::const_buffer(out_.data(), out_.size()), asio::const_buffer(data.data(), data.size()),
       asio::const_buffer(kCrlf.data(), chunked_out_ ? kCrlf.size() : 0)};
-  co_return co_await send(buffers);
+  // send() spelled out, and what the socket takes at once written without
+  // a coroutine call: each costs a frame, once per body piece.
+  entry_.write_expires_after(worker_.settings().write);
+  std::error_code ec;
+  const size_t done = stream_.write_now(buffers, ec);
+  if (!ec && done < asio::buffer_size(buffers)) {
+    std::vector<asio::const_buffer> storage;
+    ec = co_await stream_.write(skip_written(buffers, done, storage));
+  }
+  co_return sent(ec);
 }
 
 asio::awaitable<std::error_code> Http1Connection::finish(const Headers* trailers) {

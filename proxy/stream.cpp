@@ -28,6 +28,22 @@ void clear_error_queue() {
 
 }  // namespace
 
+std::span<const asio::const_buffer> skip_written(std::span<const asio::const_buffer> buffers,
+                                                 size_t done,
+                                                 std::vector<asio::const_buffer>& storage) {
+  if (done == 0) return buffers;
+  storage.clear();
+  for (const asio::const_buffer& buffer : buffers) {
+    if (done >= buffer.size()) {
+      done -= buffer.size();
+      continue;
+    }
+    storage.push_back(buffer + done);
+    done = 0;
+  }
+  return storage;
+}
+
 // ---------------------------------------------------------------- TcpStream
 
 TcpStream::TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
@@ -57,26 +73,36 @@ asio::awaitable<std::error_code> TcpStream::read_some(std::span<char> buffer, si
   co_return ec;
 }
 
+bool TcpStream::read_now(std::span<char> buffer, size_t& n, std::error_code& ec) {
+  n = 0;
+  readable_ = false;
+  if (!socket_.non_blocking()) return false;
+  n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return false;
+  readable_ = !ec && n == buffer.size();
+  return true;
+}
+
+size_t TcpStream::write_now(std::span<const asio::const_buffer> buffers, std::error_code& ec) {
+  readable_ = false;  // an answer to what is written now is not there yet
+  ec.clear();
+  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+  const size_t sent = ec ? 0 : socket_.write_some(buffers, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) ec.clear();
+  return sent;
+}
+
 asio::awaitable<std::error_code> TcpStream::write(std::span<const asio::const_buffer> buffers) {
   // Nearly every write fits in the socket buffer: one non-blocking sendmsg
   // first saves the trip through the event loop (a posted completion and an
   // extra epoll_wait per write). Only what did not fit waits for the socket.
-  readable_ = false;  // an answer to what is written now is not there yet
   std::error_code ec;
-  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
-  size_t sent = ec ? 0 : socket_.write_some(buffers, ec);
-  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+  const size_t sent = write_now(buffers, ec);
+  if (ec) co_return ec;
   if (sent == asio::buffer_size(buffers)) co_return std::error_code{};
-  std::vector<asio::const_buffer> rest;
-  for (const asio::const_buffer& buffer : buffers) {
-    if (sent >= buffer.size()) {
-      sent -= buffer.size();
-      continue;
-    }
-    rest.push_back(buffer + sent);
-    sent = 0;
-  }
-  auto [write_ec, count] = co_await asio::async_write(socket_, rest, kNoThrow);
+  std::vector<asio::const_buffer> storage;
+  auto [write_ec, count] =
+      co_await asio::async_write(socket_, skip_written(buffers, sent, storage), kNoThrow);
   (void)count;
   co_return write_ec;
 }
@@ -118,16 +144,20 @@ asio::awaitable<std::error_code> TlsStream::wait_for(int ssl_result, bool& retry
     retry = !ec;
     co_return ec;
   }
-  if (error == SSL_ERROR_ZERO_RETURN) co_return asio::error::eof;
-  if (error == SSL_ERROR_SYSCALL) {
+  co_return failure(error);
+}
+
+std::error_code TlsStream::failure(int ssl_error) {
+  if (ssl_error == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
+  if (ssl_error == SSL_ERROR_SYSCALL) {
     ERR_clear_error();
     // errno 0 means the peer closed the TCP connection without close_notify.
-    co_return errno == 0 ? std::error_code(asio::error::eof)
-                         : std::error_code(errno, std::system_category());
+    return errno == 0 ? std::error_code(asio::error::eof)
+                      : std::error_code(errno, std::system_category());
   }
   unsigned long code = ERR_peek_last_error();
   ERR_clear_error();
-  co_return std::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+  return std::error_code(static_cast<int>(code), asio::error::get_ssl_category());
 }
 
 asio::awaitable<std::error_code> TlsStream::handshake() {
@@ -146,6 +176,20 @@ asio::awaitable<std::error_code> TlsStream::client_handshake() {
   co_return co_await handshake();
 }
 
+bool TlsStream::read_now(std::span<char> buffer, size_t& n, std::error_code& ec) {
+  n = 0;
+  clear_error_queue();
+  const int result = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
+  if (result == 1) {
+    ec.clear();
+    return true;
+  }
+  const int error = SSL_get_error(ssl_.get(), result);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return false;
+  ec = failure(error);
+  return true;
+}
+
 asio::awaitable<std::error_code> TlsStream::read_some(std::span<char> buffer, size_t& n) {
   n = 0;
   for (;;) {
@@ -158,22 +202,64 @@ asio::awaitable<std::error_code> TlsStream::read_some(std::span<char> buffer, si
   }
 }
 
+int TlsStream::write_now(std::span<const char>& data) {
+  while (!data.empty()) {
+    size_t written = 0;
+    clear_error_queue();
+    const int result = SSL_write_ex(ssl_.get(), data.data(), data.size(), &written);
+    if (result != 1) return result;
+    data = data.subspan(written);
+  }
+  return 1;
+}
+
+asio::awaitable<std::error_code> TlsStream::write_rest(std::span<const char> data, int result) {
+  // OpenSSL wants the same bytes again after a WANT_WRITE: `data` only
+  // moves on for what was written.
+  while (!data.empty()) {
+    bool retry = false;
+    auto ec = co_await wait_for(result, retry);
+    if (!retry) co_return ec ? ec : std::error_code(asio::error::broken_pipe);
+    result = write_now(data);
+  }
+  co_return std::error_code{};
+}
+
 asio::awaitable<std::error_code> TlsStream::write(std::span<const asio::const_buffer> buffers) {
-  // Flushes `data` completely, waiting for the socket as OpenSSL asks.
+  // The common shapes are one buffer (a relayed body piece) and a response
+  // head with the first body bytes: the first is written from where it is,
+  // the second copied into one record (one syscall, fewer bytes on the wire).
+  size_t pieces = 0;
+  size_t total = 0;
+  std::span<const char> data;
+  for (const asio::const_buffer& buffer : buffers) {
+    if (buffer.size() == 0) continue;
+    ++pieces;
+    total += buffer.size();
+    data = std::span<const char>(static_cast<const char*>(buffer.data()), buffer.size());
+  }
+  if (pieces > 1) {
+    if (total > kTlsCoalesceLimit) co_return co_await write_large(buffers);
+    pending_.clear();
+    for (const asio::const_buffer& buffer : buffers)
+      pending_.append(static_cast<const char*>(buffer.data()), buffer.size());
+    data = pending_;
+  }
+  // Nearly every write completes at once; only one that must wait for the
+  // socket costs another coroutine frame.
+  const int result = write_now(data);
+  std::error_code ec;
+  if (!data.empty()) ec = co_await write_rest(data, result);
+  release_pending();
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> TlsStream::write_large(
+    std::span<const asio::const_buffer> buffers) {
   auto write_all = [this](std::span<const char> data) -> asio::awaitable<std::error_code> {
-    while (!data.empty()) {
-      size_t written = 0;
-      clear_error_queue();
-      int result = SSL_write_ex(ssl_.get(), data.data(), data.size(), &written);
-      if (result == 1) {
-        data = data.subspan(written);
-        continue;
-      }
-      bool retry = false;
-      auto ec = co_await wait_for(result, retry);
-      if (!retry) co_return ec ? ec : std::error_code(asio::error::broken_pipe);
-    }
-    co_return std::error_code{};
+    const int result = write_now(data);
+    if (data.empty()) co_return std::error_code{};
+    co_return co_await write_rest(data, result);
   };
   // Small buffers are copied together so that they leave in one record; a
   // buffer with nothing left to join (the last one, or a large one) is
@@ -203,13 +289,17 @@ asio::awaitable<std::error_code> TlsStream::write(std::span<const asio::const_bu
       pending_.assign(data.data(), data.size());
     }
   }
-  if (!pending_.empty()) {
-    if (auto ec = co_await write_all(pending_)) co_return ec;
-  }
-  // Release the coalescing buffer of large writes; idle connections keep nothing.
-  if (pending_.capacity() > 4096) std::string().swap(pending_);
+  std::error_code ec;
+  if (!pending_.empty()) ec = co_await write_all(pending_);
+  release_pending();
+  co_return ec;
+}
+
+void TlsStream::release_pending() {
+  // A connection that keeps its buffers (see keep_buffers) reuses this one
+  // for every response and frees it in trim(); others free a large one now.
+  if (!keep_buffers_ && pending_.capacity() > 4096) std::string().swap(pending_);
   pending_.clear();
-  co_return std::error_code{};
 }
 
 asio::awaitable<std::error_code> TlsStream::wait_readable() {
@@ -234,6 +324,19 @@ asio::awaitable<void> TlsStream::shutdown() {
 void TlsStream::trim() {
   std::string().swap(pending_);
   SSL_free_buffers(ssl_.get());  // does nothing while a record is half read or written
+}
+
+void TlsStream::keep_buffers(bool keep) {
+  // With SSL_MODE_RELEASE_BUFFERS, OpenSSL frees its 17 KiB read buffer
+  // each time it empties and its write buffer after each record, then
+  // allocates them again: four large malloc/free per keep-alive request.
+  // A kept buffer is freed by the owner's idle trim() instead.
+  keep_buffers_ = keep;
+  if (keep) {
+    SSL_clear_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+  } else {
+    SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+  }
 }
 
 void TlsStream::close() {

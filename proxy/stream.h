@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "core/openssl.h"
 
@@ -29,6 +30,25 @@ class Stream {
   /// Reads at least one byte into `buffer`; n == 0 with asio::error::eof
   /// when the peer closed.
   virtual asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) = 0;
+  /// Reads without waiting, for when bytes are known to be there (right
+  /// after wait_readable()): true when the read finished (bytes, EOF or an
+  /// error in `ec`), false when read_some() must wait after all. Spares the
+  /// coroutine frames of a read that needs no wait.
+  virtual bool read_now(std::span<char> buffer, size_t& n, std::error_code& ec) {
+    (void)buffer;
+    (void)ec;
+    n = 0;
+    return false;
+  }
+  /// Writes what the socket takes without waiting and returns how many
+  /// bytes that was (0 for streams that cannot, such as TLS, whose writes
+  /// must be retried whole). A caller writes the rest with write(): a write
+  /// that fits costs no coroutine frame.
+  virtual size_t write_now(std::span<const asio::const_buffer> buffers, std::error_code& ec) {
+    (void)buffers;
+    ec.clear();
+    return 0;
+  }
   /// Writes every byte of every buffer.
   virtual asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) = 0;
   /// Waits until a read would make progress, without holding a buffer: idle
@@ -43,6 +63,10 @@ class Stream {
 
   /// Frees buffers kept between writes; called on idle connections.
   virtual void trim() {}
+  /// Whether I/O buffers are kept from one request to the next instead of
+  /// freed whenever they empty: for connections whose idle periods call
+  /// trim(), not for long-lived tunnels.
+  virtual void keep_buffers(bool keep) { (void)keep; }
 
   asio::awaitable<std::error_code> write(std::span<const char> data) {
     asio::const_buffer buffer(data.data(), data.size());
@@ -50,12 +74,20 @@ class Stream {
   }
 };
 
+/// The part of `buffers` after its first `done` bytes; `storage` holds
+/// the buffer list when it has to be rebuilt.
+std::span<const asio::const_buffer> skip_written(std::span<const asio::const_buffer> buffers,
+                                                 size_t done,
+                                                 std::vector<asio::const_buffer>& storage);
+
 /// Plain TCP.
 class TcpStream final : public Stream {
  public:
   explicit TcpStream(asio::ip::tcp::socket socket);
 
   asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) override;
+  bool read_now(std::span<char> buffer, size_t& n, std::error_code& ec) override;
+  size_t write_now(std::span<const asio::const_buffer> buffers, std::error_code& ec) override;
   asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) override;
   asio::awaitable<std::error_code> wait_readable() override;
   asio::awaitable<void> shutdown() override;
@@ -83,6 +115,7 @@ class TlsStream final : public Stream {
   asio::awaitable<std::error_code> client_handshake();
 
   asio::awaitable<std::error_code> read_some(std::span<char> buffer, size_t& n) override;
+  bool read_now(std::span<char> buffer, size_t& n, std::error_code& ec) override;
   asio::awaitable<std::error_code> write(std::span<const asio::const_buffer> buffers) override;
   asio::awaitable<std::error_code> wait_readable() override;
   asio::awaitable<void> shutdown() override;
@@ -90,6 +123,7 @@ class TlsStream final : public Stream {
   asio::ip::tcp::socket& socket() override { return socket_; }
 
   void trim() override;
+  void keep_buffers(bool keep) override;
 
   SSL* ssl() const { return ssl_.get(); }
   /// "TLSv1.3", the negotiated ALPN protocol and the SNI name, for logs and
@@ -102,10 +136,21 @@ class TlsStream final : public Stream {
   // Turns an SSL_ERROR_WANT_* into a wait for the socket; any other outcome
   // into an error code. Sets `retry` when the operation should be repeated.
   asio::awaitable<std::error_code> wait_for(int ssl_result, bool& retry);
+  // The error of an SSL_get_error() outcome other than WANT_READ/WANT_WRITE.
+  std::error_code failure(int ssl_error);
+  // Writes as much of `data` as OpenSSL takes without waiting; returns the
+  // last SSL_write_ex result (1 when everything was written).
+  int write_now(std::span<const char>& data);
+  // Waits for the socket and writes the rest after write_now() stopped with `result`.
+  asio::awaitable<std::error_code> write_rest(std::span<const char> data, int result);
+  // Writes buffers larger together than one record.
+  asio::awaitable<std::error_code> write_large(std::span<const asio::const_buffer> buffers);
+  void release_pending();
 
   asio::ip::tcp::socket socket_;
   core::SslPtr ssl_;
   std::string pending_;  // small buffers coalesced into one TLS record
+  bool keep_buffers_ = false;
 };
 
 }  // namespace usher::proxy

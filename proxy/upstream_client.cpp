@@ -151,12 +151,7 @@ void UpstreamClient::consume(size_t n) {
 
 // ------------------------------------------------------------ dialing
 
-asio::awaitable<std::error_code> UpstreamClient::connect(const UpstreamEndpoint& endpoint,
-                                                         bool fresh) {
-  if (!fresh) {
-    connection_ = pools_.acquire(endpoint.pool_key);
-    if (connection_) co_return std::error_code{};
-  }
+asio::awaitable<std::error_code> UpstreamClient::connect(const UpstreamEndpoint& endpoint) {
   std::error_code ec =
       endpoint.unix_path.empty() ? co_await dial_tcp(endpoint) : co_await dial_unix(endpoint);
   if (!ec && endpoint.tls != nullptr) ec = co_await start_tls(endpoint);
@@ -251,9 +246,14 @@ asio::awaitable<AttemptOutcome> UpstreamClient::attempt(const UpstreamEndpoint& 
   begin_ = end_ = 0;
   response_done_ = reusable_ = request_sent_ = false;
   if (body_committed()) co_return AttemptOutcome::kNotReplayable;
-  if (std::error_code ec = co_await connect(endpoint, fresh)) {
-    error_ = ec;
-    co_return AttemptOutcome::kDialFailed;
+  // A pooled connection is taken here rather than in connect(): most
+  // attempts get one, and a coroutine call costs a frame allocation.
+  if (!fresh) connection_ = pools_.acquire(endpoint.pool_key);
+  if (!connection_) {
+    if (std::error_code ec = co_await connect(endpoint)) {
+      error_ = ec;
+      co_return AttemptOutcome::kDialFailed;
+    }
   }
   const AttemptOutcome sent = co_await send_request();
   if (sent == AttemptOutcome::kClientFailed || sent == AttemptOutcome::kNotReplayable)
@@ -332,7 +332,16 @@ asio::awaitable<AttemptOutcome> UpstreamClient::send_request() {
       asio::const_buffer(size_line.text.data(), chunked && !replay.empty() ? size_line.size : 0),
       asio::const_buffer(replay.data(), request_.has_body ? replay.size() : 0),
       asio::const_buffer(kCrlf.data(), chunked && !replay.empty() ? kCrlf.size() : 0)};
-  if (std::error_code ec = co_await write_upstream(buffers)) co_return upstream_failed(ec);
+  // write_upstream() spelled out, and what the socket takes at once written
+  // without a coroutine call: each costs a frame, once per request.
+  connection_->arm(timeouts_.write);
+  std::error_code write_error;
+  const size_t done = connection_->stream().write_now(buffers, write_error);
+  if (!write_error && done < asio::buffer_size(buffers)) {
+    std::vector<asio::const_buffer> storage;
+    write_error = co_await connection_->stream().write(skip_written(buffers, done, storage));
+  }
+  if (std::error_code ec = written(write_error)) co_return upstream_failed(ec);
   if (request_.has_body && !(whole_body_held && !chunked)) {
     bool client_failed = false;
     if (std::error_code ec = co_await stream_request_body(client_failed)) {
@@ -383,10 +392,12 @@ asio::awaitable<std::error_code> UpstreamClient::stream_request_body(bool& clien
 asio::awaitable<std::error_code> UpstreamClient::write_upstream(
     std::span<const asio::const_buffer> buffers) {
   connection_->arm(timeouts_.write);
-  std::error_code ec = co_await connection_->stream().write(buffers);
+  co_return written(co_await connection_->stream().write(buffers));
+}
+
+std::error_code UpstreamClient::written(std::error_code ec) {
   connection_->disarm();
-  if (connection_->timed_out()) co_return asio::error::timed_out;
-  co_return ec;
+  return connection_->timed_out() ? std::error_code(asio::error::timed_out) : ec;
 }
 
 // ------------------------------------------------------------ the response head
@@ -411,6 +422,16 @@ asio::awaitable<std::error_code> UpstreamClient::read_more(size_t& n) {
   if (connection_->timed_out()) co_return asio::error::timed_out;
   if (!ec && n == 0) ec = asio::error::eof;
   co_return ec;
+}
+
+void UpstreamClient::grow_for_large_body() {
+  // A read that filled the buffer says the body is large. HTTP/2 streams
+  // copy what they are given into their own bounded output, so theirs stay
+  // at the small size.
+  std::vector<char>& in = buffers_.in();
+  if (end_ < in.size() || in.size() >= UpstreamPools::kLargeRelayBufferSize) return;
+  if (request_.version_major >= 2) return;
+  in.resize(UpstreamPools::kLargeRelayBufferSize);  // keeps [begin_, end_)
 }
 
 asio::awaitable<AttemptOutcome> UpstreamClient::read_response_head(ResponseSink& sink) {
@@ -476,7 +497,16 @@ asio::awaitable<std::error_code> UpstreamClient::relay_body(
     case ResponseFraming::kNone:
       break;
     case ResponseFraming::kContentLength:
-      ec = co_await relay_length(sink, flush);
+      if (end_ - begin_ >= parser_.head().content_length && parser_.head().content_length > 0) {
+        // A small body arrives with its head: written without the relay
+        // loop's coroutine frame.
+        const auto length = static_cast<size_t>(parser_.head().content_length);
+        const std::span<const char> body = buffered().first(length);
+        consume(length);
+        ec = co_await sink.write_body(body, flush.due());
+      } else {
+        ec = co_await relay_length(sink, flush);
+      }
       break;
     case ResponseFraming::kChunked:
       ec = co_await relay_chunked(sink, flush);
@@ -506,6 +536,7 @@ asio::awaitable<std::error_code> UpstreamClient::relay_length(ResponseSink& sink
       std::error_code ec = co_await read_more(n);
       connection_->disarm();
       if (ec) co_return ec == asio::error::eof ? upstream_errc::kClosedMidBody : ec;
+      grow_for_large_body();
     }
     const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, end_ - begin_));
     const std::span<const char> piece = buffered().first(take);
@@ -526,6 +557,7 @@ asio::awaitable<std::error_code> UpstreamClient::relay_chunked(ResponseSink& sin
       std::error_code ec = co_await read_more(n);
       connection_->disarm();
       if (ec) co_return ec == asio::error::eof ? upstream_errc::kClosedMidBody : ec;
+      grow_for_large_body();
     }
     // Decoding never moves bytes: the data view stays valid until the next read.
     ChunkedDecoder::Step step = chunked_.decode(buffered());
@@ -552,6 +584,7 @@ asio::awaitable<std::error_code> UpstreamClient::relay_until_close(ResponseSink&
     connection_->disarm();
     if (ec == asio::error::eof) co_return std::error_code{};  // the body ends here
     if (ec) co_return ec;
+    grow_for_large_body();
   }
 }
 

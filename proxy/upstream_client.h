@@ -143,7 +143,8 @@ class UpstreamClient {
     RelayBuffer relay_;
   };
 
-  asio::awaitable<std::error_code> connect(const UpstreamEndpoint& endpoint, bool fresh);
+  /// Dials a new connection to `endpoint`.
+  asio::awaitable<std::error_code> connect(const UpstreamEndpoint& endpoint);
   asio::awaitable<std::error_code> dial_tcp(const UpstreamEndpoint& endpoint);
   asio::awaitable<std::error_code> dial_unix(const UpstreamEndpoint& endpoint);
   asio::awaitable<std::error_code> start_tls(const UpstreamEndpoint& endpoint);
@@ -153,8 +154,11 @@ class UpstreamClient {
   asio::awaitable<AttemptOutcome> send_request();
   asio::awaitable<std::error_code> stream_request_body(bool& client_failed);
   asio::awaitable<std::error_code> write_upstream(std::span<const asio::const_buffer> buffers);
+  // Ends a write's deadline: the error of the write, or timed_out.
+  std::error_code written(std::error_code ec);
   asio::awaitable<AttemptOutcome> read_response_head(ResponseSink& sink);
   asio::awaitable<std::error_code> read_more(size_t& n);
+  void grow_for_large_body();
   asio::awaitable<std::error_code> relay_length(ResponseSink& sink, FlushClock& flush);
   asio::awaitable<std::error_code> relay_chunked(ResponseSink& sink, FlushClock& flush);
   asio::awaitable<std::error_code> relay_until_close(ResponseSink& sink, FlushClock& flush);

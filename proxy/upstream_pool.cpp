@@ -1,10 +1,8 @@
 #include "proxy/upstream_pool.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <iterator>
+#include <utility>
 
 namespace usher::proxy {
 
@@ -13,6 +11,8 @@ namespace {
 // Spare relay buffers a worker keeps; beyond it returned buffers are freed.
 // Bounds idle memory after a burst of concurrent exchanges.
 constexpr size_t kMaxSpareBuffers = 64;
+// Of which grown for large bodies: 256 KiB at most after a burst of downloads.
+constexpr size_t kMaxLargeSpareBuffers = 4;
 
 }  // namespace
 
@@ -31,24 +31,31 @@ void UpstreamConnection::arm(Clock::duration timeout) {
   // A later deadline is only a store: the pending wait re-arms itself when it
   // fires early. An earlier one must move the timer.
   if (timer_waiting_ && timer_.expiry() <= deadline_) return;
-  start_timer();
+  start_timer(deadline_);
 }
 
-void UpstreamConnection::start_timer() {
+void UpstreamConnection::start_timer(Clock::time_point at) {
   ++timer_generation_;
   timer_waiting_ = true;
-  timer_.expires_at(deadline_);
+  timer_.expires_at(at);
   timer_.async_wait([weak = weak_from_this(), generation = timer_generation_](std::error_code) {
     auto self = weak.lock();
     if (self && self->timer_generation_ == generation) self->on_timer();
   });
 }
 
+UpstreamConnection::Clock::time_point UpstreamConnection::next_wakeup() const {
+  if (pool_ == nullptr || watching_) return deadline_;
+  return std::min(deadline_, idle_since_ + kIdleWatchDelay);
+}
+
 void UpstreamConnection::on_timer() {
   timer_waiting_ = false;
   if (deadline_ == Clock::time_point::max()) return;  // disarmed meanwhile
-  if (Clock::now() < deadline_) {
-    start_timer();  // progress moved the deadline on
+  const Clock::time_point now = Clock::now();
+  if (now < deadline_) {
+    if (pool_ != nullptr && !watching_ && now >= idle_since_ + kIdleWatchDelay) watch_idle();
+    start_timer(next_wakeup());  // progress moved the deadline on, or the watch starts
     return;
   }
   timed_out_ = true;
@@ -64,37 +71,39 @@ void UpstreamConnection::close() {
   stream_->close();
 }
 
-void UpstreamConnection::watch_idle(UpstreamPool* pool) {
+void UpstreamConnection::start_idle(UpstreamPool* pool, Clock::duration idle_timeout) {
   pool_ = pool;
   ++idle_generation_;
-  // An idle connection has nothing to read: readability means the upstream
-  // closed it (or sent junk), either way it is unusable.
-  stream_->socket().async_wait(
-      asio::ip::tcp::socket::wait_read,
-      [weak = weak_from_this(), generation = idle_generation_](std::error_code) {
-        auto self = weak.lock();
-        if (self && self->idle_generation_ == generation && self->pool_ != nullptr)
-          self->on_idle_event();
-      });
+  idle_since_ = Clock::now();
+  deadline_ = idle_since_ + idle_timeout;
+  timed_out_ = false;
+  const Clock::time_point wakeup = next_wakeup();
+  if (timer_waiting_ && timer_.expiry() <= wakeup) return;  // fires in time, then re-arms
+  start_timer(wakeup);
 }
 
-void UpstreamConnection::on_idle_event() {
-  // The readiness event may be stale: collected before the last bytes of
-  // the previous response were read without waiting. Only a byte or an EOF
-  // on the socket now means the upstream is done with this connection.
-  char byte = 0;
-  const auto n = ::recv(stream_->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-    watch_idle(pool_);
-    return;
-  }
-  pool_->remove(this);  // may destroy *this
+void UpstreamConnection::watch_idle() {
+  watching_ = true;
+  // An idle connection has nothing to read: a byte or an EOF means the
+  // upstream closed it (or sent junk), either way it is unusable. A peek is
+  // a read operation to asio: a readiness event collected for bytes already
+  // read finds nothing to peek and leaves it waiting (async_wait would
+  // complete on it, and re-arms the descriptor with an epoll_ctl).
+  stream_->socket().async_receive(
+      asio::buffer(&idle_peek_, 1), asio::socket_base::message_peek,
+      [weak = weak_from_this(), generation = idle_generation_](std::error_code ec, size_t) {
+        if (ec == asio::error::operation_aborted) return;  // taken from the pool
+        auto self = weak.lock();
+        if (self && self->idle_generation_ == generation && self->pool_ != nullptr)
+          self->pool_->remove(self.get());
+      });
 }
 
 void UpstreamConnection::stop_watching() {
   pool_ = nullptr;
   ++idle_generation_;
   disarm();
+  if (!std::exchange(watching_, false)) return;  // taken back before the watch began
   std::error_code ignored;
   stream_->socket().cancel(ignored);
 }
@@ -114,8 +123,7 @@ std::shared_ptr<UpstreamConnection> UpstreamPool::take() {
 void UpstreamPool::put(std::shared_ptr<UpstreamConnection> connection,
                        const PoolSettings& settings) {
   if (settings.idle_timeout.count() <= 0 || settings.max_idle == 0) return;  // closes it
-  connection->watch_idle(this);
-  connection->arm(settings.idle_timeout);
+  connection->start_idle(this, settings.idle_timeout);
   idle_.push_back(std::move(connection));
   // Over the cap the surplus stays until a trim finds it unused: these
   // connections were all busy a moment ago, so keeping them a little
@@ -212,16 +220,21 @@ RelayBuffer UpstreamPools::take_buffer() {
   if (spare_buffers_.empty()) return RelayBuffer(std::vector<char>(kRelayBufferSize));
   RelayBuffer buffer = std::move(spare_buffers_.back());
   spare_buffers_.pop_back();
+  if (buffer.data().size() == kLargeRelayBufferSize) --large_spares_;
   return buffer;
 }
 
 void UpstreamPools::give_buffer(RelayBuffer buffer) {
   // Buffers that grew for an unusually large head are not kept.
-  if (buffer.data().size() != kRelayBufferSize || spare_buffers_.size() >= kMaxSpareBuffers) return;
+  const bool large = buffer.data().size() == kLargeRelayBufferSize;
+  if (buffer.data().size() != kRelayBufferSize && !large) return;
+  if (spare_buffers_.size() >= kMaxSpareBuffers) return;
+  if (large && large_spares_ >= kMaxLargeSpareBuffers) return;
   if (buffer.head().capacity() > kRelayBufferSize || buffer.replay().capacity() > kRelayBufferSize)
     return;
   buffer.head().clear();
   buffer.replay().clear();
+  if (large) ++large_spares_;
   spare_buffers_.push_back(std::move(buffer));
 }
 

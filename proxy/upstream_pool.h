@@ -55,24 +55,35 @@ class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnectio
   /// Closes the stream now.
   void close();
 
+  /// How long a pooled connection stays idle before its socket is watched
+  /// for the upstream closing it. A connection taken back sooner (steady
+  /// traffic) costs no watch at all: arming one is a syscall per request.
+  /// Within this window a close is found by the next request (a stale
+  /// attempt, retried on a fresh connection).
+  static constexpr std::chrono::milliseconds kIdleWatchDelay{100};
+
  private:
   friend class UpstreamPool;
 
-  void start_timer();
+  void start_timer(Clock::time_point at);
+  Clock::time_point next_wakeup() const;
   void on_timer();
-  void watch_idle(UpstreamPool* pool);
+  void start_idle(UpstreamPool* pool, Clock::duration idle_timeout);
+  void watch_idle();
   void stop_watching();
-  void on_idle_event();
 
   asio::steady_timer timer_;
   std::unique_ptr<Stream> stream_;
   Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point idle_since_;   // when it went back to its pool
   uint64_t timer_generation_ = 0;  // ignores callbacks of superseded waits
   uint64_t idle_generation_ = 0;   // ignores callbacks of a finished idle period
   UpstreamPool* pool_ = nullptr;   // set while idle in a pool
   bool timer_waiting_ = false;
   bool timed_out_ = false;
   bool reused_ = false;
+  bool watching_ = false;  // the idle peek is pending
+  char idle_peek_ = 0;     // where the idle watch peeks
 };
 
 /// How a pool keeps connections: from the handler's `transport http`.
@@ -156,6 +167,10 @@ class UpstreamPools {
  public:
   /// Bytes of a relay buffer: one read from the upstream or the client.
   static constexpr size_t kRelayBufferSize = 16 * 1024;
+  /// A relay buffer grown for a large response body: a quarter of the
+  /// reads (syscalls) per MiB relayed, each written on as four full TLS
+  /// records. Only a few such buffers are kept as spares.
+  static constexpr size_t kLargeRelayBufferSize = 64 * 1024;
 
   explicit UpstreamPools(asio::io_context& io) : io_(io) {}
   ~UpstreamPools() { close_all(); }
@@ -172,7 +187,7 @@ class UpstreamPools {
   /// Closes every idle connection (shutdown).
   void close_all();
 
-  /// A buffer of kRelayBufferSize bytes.
+  /// A buffer of kRelayBufferSize bytes or more.
   RelayBuffer take_buffer();
   /// Gives a buffer back for the next exchange.
   void give_buffer(RelayBuffer buffer);
@@ -181,6 +196,7 @@ class UpstreamPools {
   asio::io_context& io_;
   std::unordered_map<std::string, UpstreamPool> pools_;
   std::vector<RelayBuffer> spare_buffers_;
+  size_t large_spares_ = 0;  // spares of kLargeRelayBufferSize
 };
 
 }  // namespace usher::proxy

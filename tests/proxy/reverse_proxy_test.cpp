@@ -454,6 +454,8 @@ TEST_F(ReverseProxyTest, DropsPooledConnectionsTheUpstreamClosed) {
   auto handler = make_reverse_proxy_handler(proxy_to({up.address()}));
   TestExchange ex;
   run(*handler, ex);
+  io.restart();
+  io.run_for(UpstreamConnection::kIdleWatchDelay);  // the pool watches idle connections after it
   settle();
   EXPECT_EQ(worker.upstream_pools().idle("tcp:" + up.address()), 0u);
 }
@@ -658,8 +660,37 @@ TEST_F(ReverseProxyTest, StreamsLargeBodiesThroughFixedSizeBuffers) {
   EXPECT_EQ(ex.sink.bytes, kSize);
   EXPECT_TRUE(ex.sink.pattern_ok);
   EXPECT_TRUE(ex.sink.finished);
-  // Every piece went through one fixed relay buffer: the handler never held
-  // more than that, whatever the body size.
+  // Every piece went through one bounded relay buffer, grown once for a
+  // large body: the handler never held more than that, whatever the size.
+  EXPECT_LE(ex.sink.largest_write, UpstreamPools::kLargeRelayBufferSize);
+  EXPECT_GT(ex.sink.largest_write, UpstreamPools::kRelayBufferSize);  // it grew
+}
+
+TEST_F(ReverseProxyTest, KeepsTheSmallRelayBufferForHttp2Clients) {
+  constexpr uint64_t kSize = 4ull << 20;
+  TestUpstream up(io, [](tcp::socket& socket, TestUpstream& self) -> asio::awaitable<void> {
+    RequestReader<tcp::socket> reader(socket);
+    ReceivedRequest request;
+    if (!co_await reader.read(request)) co_return;
+    self.requests.push_back(request);
+    if (!co_await testing::send_all(
+            socket, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n"))
+      co_return;
+    std::vector<char> piece(256 * 1024);
+    for (uint64_t sent = 0; sent < kSize; sent += piece.size()) {
+      for (size_t i = 0; i < piece.size(); ++i)
+        piece[i] = testing::pattern_byte(sent + i);
+      if (!co_await testing::send_all(socket, std::string_view(piece.data(), piece.size())))
+        co_return;
+    }
+  });
+  auto handler = make_reverse_proxy_handler(proxy_to({up.address()}));
+  TestExchange ex;
+  ex.req.version_major = 2;  // its stream copies each piece into its own bounded output
+  ex.sink.keep_body = false;
+  run(*handler, ex);
+  EXPECT_EQ(ex.sink.bytes, kSize);
+  EXPECT_TRUE(ex.sink.pattern_ok);
   EXPECT_LE(ex.sink.largest_write, UpstreamPools::kRelayBufferSize);
 }
 

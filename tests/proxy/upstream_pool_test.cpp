@@ -5,6 +5,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/write.hpp>
 
 #include <memory>
 #include <vector>
@@ -163,8 +164,30 @@ TEST_F(PoolTest, ClosesConnectionsIdleLongerThanTheTimeout) {
 TEST_F(PoolTest, DropsAConnectionTheUpstreamClosed) {
   pools.release(key, connect(), PoolSettings{});
   peers[0]->close();
+  run_for(UpstreamConnection::kIdleWatchDelay + 100ms);
+  EXPECT_EQ(pools.idle(key), 0u);
+}
+
+TEST_F(PoolTest, DropsAConnectionTheUpstreamClosesWhileWatched) {
+  pools.release(key, connect(), PoolSettings{});
+  run_for(UpstreamConnection::kIdleWatchDelay + 50ms);
+  EXPECT_EQ(pools.idle(key), 1u);
+  peers[0]->close();
   run_for(50ms);
   EXPECT_EQ(pools.idle(key), 0u);
+}
+
+TEST_F(PoolTest, AConnectionTakenBackAfterItsWatchBeganIsLeftAlone) {
+  pools.release(key, connect(), PoolSettings{});
+  run_for(UpstreamConnection::kIdleWatchDelay + 50ms);  // the watch is on
+  auto connection = pools.acquire(key);
+  ASSERT_NE(connection, nullptr);
+  asio::write(*peers[0], asio::buffer("HTTP/1.1 200 OK\r\n", 17));  // an answer, not a close
+  run_for(50ms);
+  EXPECT_TRUE(connection->stream().socket().is_open());
+  char byte = 0;
+  EXPECT_EQ(connection->stream().socket().receive(asio::buffer(&byte, 1)), 1u);
+  EXPECT_EQ(byte, 'H');  // the watch only peeked
 }
 
 TEST_F(PoolTest, StopsWatchingAConnectionOnceAcquired) {
