@@ -5,6 +5,7 @@ per request (strace -c), idle RSS and RSS per idle keep-alive connection.
 
     bench/cost.py --usher build/dev/usher                 # everything
     bench/cost.py --usher build/dev/usher --only rss --idle 10000
+    bench/cost.py --usher build/rel/usher --only rss --smaps   # idle RSS per mapping
 
 Each figure runs on a fresh usher (one worker) in front of the bench
 backend (nginx), with the same config as bench/run. Requests are made by a
@@ -166,6 +167,41 @@ def rss_kib(server):
     return procstat.rss_bytes(server.refresh_pids()) / 1024
 
 
+def smaps_by_file(pid):
+    """Resident KiB of one process per mapped file (all of its mappings
+    summed), anonymous and stack mappings by their kernel names: where an
+    idle process's RSS comes from. Returns {name: (rss, anonymous)}."""
+    totals = {}
+    current = None
+    with open(f"/proc/{pid}/smaps", encoding="ascii", errors="replace") as f:
+        for line in f:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+$", fields[0]):
+                name = fields[5] if len(fields) > 5 else "[anonymous]"
+                current = totals.setdefault(os.path.basename(name), [0, 0])
+            elif fields[0] == "Rss:":
+                current[0] += int(fields[1])
+            elif fields[0] == "Anonymous:":
+                current[1] += int(fields[1])
+    return {name: tuple(v) for name, v in totals.items()}
+
+
+def idle_smaps(bench):
+    """The idle RSS of a fresh usher (after settling), per mapping."""
+    server = bench.start()
+    try:
+        time.sleep(SETTLE_SECONDS)
+        pids = server.refresh_pids()
+        rows = {}
+        for pid in pids:
+            for name, (rss, anon) in smaps_by_file(pid).items():
+                old = rows.get(name, (0, 0))
+                rows[name] = (old[0] + rss, old[1] + anon)
+        return rows, rss_kib(server)
+    finally:
+        bench.stop(server)
+
+
 def idle_rss(bench, counts):
     rows = []
     for tls in (True, False):
@@ -205,6 +241,8 @@ def main():
     parser.add_argument("--only", choices=["cpu", "syscalls", "rss"], action="append")
     parser.add_argument("--path", default="/100b")
     parser.add_argument("--keep", help="work in this directory and keep it (profiles, logs)")
+    parser.add_argument("--smaps", action="store_true",
+                        help="with rss: print an idle usher's RSS per mapped file as well")
     args = parser.parse_args()
     only = set(args.only or ["cpu", "syscalls", "rss"])
     targets.ONE_CORE_UNPINNED = targets.Mode("one worker", True)
@@ -227,6 +265,13 @@ def main():
                                     sorted(calls.items(), key=lambda kv: -kv[1])[:10])
                     print(f"syscalls per request, {'https' if tls else 'http'}: {per:.2f} "
                           f"({top})", flush=True)
+            if "rss" in only and args.smaps:
+                rows, total = idle_smaps(bench)
+                print(f"idle rss per mapping (KiB, of {total:,.0f} KiB VmRSS): rss anonymous name",
+                      flush=True)
+                for name, (rss, anon) in sorted(rows.items(), key=lambda kv: -kv[1][0]):
+                    if rss:
+                        print(f"  {rss:6d} {anon:6d}  {name}", flush=True)
             if "rss" in only:
                 for tls, base, warm, held, line in idle_rss(bench, args.idle):
                     name = "https" if tls else "http"
