@@ -6,6 +6,7 @@ and the same two per-request costs over HTTP/2 (--only h2).
 
     bench/cost.py --usher build/dev/usher                 # everything but HTTP/2
     bench/cost.py --usher build/dev/usher --only rss --idle 10000
+    bench/cost.py --usher build/rel/usher --only rss --smaps   # idle RSS per mapping
     /usr/bin/python3 bench/cost.py --usher build/rel/usher --only h2 --h2 50x10
     /usr/bin/python3 bench/cost.py --usher build/rel/usher --only h2 \
         --h2-figures cputime --h2-peer h2o
@@ -174,6 +175,41 @@ def syscalls(bench, tls, requests, path):
 
 def rss_kib(server):
     return procstat.rss_bytes(server.refresh_pids()) / 1024
+
+
+def smaps_by_file(pid):
+    """Resident KiB of one process per mapped file (all of its mappings
+    summed), anonymous and stack mappings by their kernel names: where an
+    idle process's RSS comes from. Returns {name: (rss, anonymous)}."""
+    totals = {}
+    current = None
+    with open(f"/proc/{pid}/smaps", encoding="ascii", errors="replace") as f:
+        for line in f:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+$", fields[0]):
+                name = fields[5] if len(fields) > 5 else "[anonymous]"
+                current = totals.setdefault(os.path.basename(name), [0, 0])
+            elif fields[0] == "Rss:":
+                current[0] += int(fields[1])
+            elif fields[0] == "Anonymous:":
+                current[1] += int(fields[1])
+    return {name: tuple(v) for name, v in totals.items()}
+
+
+def idle_smaps(bench):
+    """The idle RSS of a fresh usher (after settling), per mapping."""
+    server = bench.start()
+    try:
+        time.sleep(SETTLE_SECONDS)
+        pids = server.refresh_pids()
+        rows = {}
+        for pid in pids:
+            for name, (rss, anon) in smaps_by_file(pid).items():
+                old = rows.get(name, (0, 0))
+                rows[name] = (old[0] + rss, old[1] + anon)
+        return rows, rss_kib(server)
+    finally:
+        bench.stop(server)
 
 
 def idle_rss(bench, counts):
@@ -494,6 +530,8 @@ def main():
                         "only)")
     parser.add_argument("--path", default="/100b")
     parser.add_argument("--keep", help="work in this directory and keep it (profiles, logs)")
+    parser.add_argument("--smaps", action="store_true",
+                        help="with rss: print an idle usher's RSS per mapped file as well")
     args = parser.parse_args()
     # HTTP/2 only when asked for: it needs python3-h2, which another python3
     # on PATH may lack.
@@ -521,6 +559,13 @@ def main():
                           f"({top})", flush=True)
             if "h2" in only:
                 print_h2(bench, args)
+            if "rss" in only and args.smaps:
+                rows, total = idle_smaps(bench)
+                print(f"idle rss per mapping (KiB, of {total:,.0f} KiB VmRSS): rss anonymous name",
+                      flush=True)
+                for name, (rss, anon) in sorted(rows.items(), key=lambda kv: -kv[1][0]):
+                    if rss:
+                        print(f"  {rss:6d} {anon:6d}  {name}", flush=True)
             if "rss" in only:
                 for name, base, warm, held, line in idle_rss(bench, args.idle):
                     print(f"rss {name}: idle {base / 1024:.1f} MiB, after 20 requests "
