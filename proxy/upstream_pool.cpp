@@ -8,9 +8,13 @@ namespace usher::proxy {
 
 namespace {
 
-// Spare relay buffers a worker keeps; beyond it returned buffers are freed.
-// Bounds idle memory after a burst of concurrent exchanges.
+// Spare relay buffers a worker keeps for good. Above it, spares stay while
+// traffic keeps using them (500 HTTP/2 streams in flight take 500 buffers
+// at once) and are freed once they went unused for kSpareBufferLinger: a
+// burst's memory comes back within seconds, steady concurrency above the
+// cap allocates (and zero-fills) no 16 KiB buffer per exchange.
 constexpr size_t kMaxSpareBuffers = 64;
+constexpr std::chrono::seconds kSpareBufferLinger{1};
 // Of which grown for large bodies: 256 KiB at most after a burst of downloads.
 constexpr size_t kMaxLargeSpareBuffers = 4;
 
@@ -221,6 +225,7 @@ RelayBuffer UpstreamPools::take_buffer() {
   RelayBuffer buffer = std::move(spare_buffers_.back());
   spare_buffers_.pop_back();
   if (buffer.data().size() == kLargeRelayBufferSize) --large_spares_;
+  fewest_spares_ = std::min(fewest_spares_, spare_buffers_.size());
   return buffer;
 }
 
@@ -228,7 +233,6 @@ void UpstreamPools::give_buffer(RelayBuffer buffer) {
   // Buffers that grew for an unusually large head are not kept.
   const bool large = buffer.data().size() == kLargeRelayBufferSize;
   if (buffer.data().size() != kRelayBufferSize && !large) return;
-  if (spare_buffers_.size() >= kMaxSpareBuffers) return;
   if (large && large_spares_ >= kMaxLargeSpareBuffers) return;
   if (buffer.head().capacity() > kRelayBufferSize || buffer.replay().capacity() > kRelayBufferSize)
     return;
@@ -236,6 +240,37 @@ void UpstreamPools::give_buffer(RelayBuffer buffer) {
   buffer.replay().clear();
   if (large) ++large_spares_;
   spare_buffers_.push_back(std::move(buffer));
+  if (spare_buffers_.size() > kMaxSpareBuffers && !buffer_trim_scheduled_) {
+    fewest_spares_ = spare_buffers_.size();
+    start_buffer_trim_timer();
+  }
+}
+
+void UpstreamPools::start_buffer_trim_timer() {
+  buffer_trim_scheduled_ = true;
+  buffer_trim_timer_.expires_after(kSpareBufferLinger);
+  buffer_trim_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;  // the worker is going away
+    buffer_trim_scheduled_ = false;
+    trim_spare_buffers();
+    fewest_spares_ = spare_buffers_.size();
+    if (spare_buffers_.size() > kMaxSpareBuffers) start_buffer_trim_timer();
+  });
+}
+
+void UpstreamPools::trim_spare_buffers() {
+  if (spare_buffers_.size() <= kMaxSpareBuffers) return;
+  // Spares that stayed in the list since the last trim were not needed;
+  // the oldest (front) go first, the ones handed out last stay warm.
+  const size_t unused = std::min(fewest_spares_, spare_buffers_.size() - kMaxSpareBuffers);
+  const auto end = spare_buffers_.begin() + static_cast<std::ptrdiff_t>(unused);
+  for (auto it = spare_buffers_.begin(); it != end; ++it)
+    if (it->data().size() == kLargeRelayBufferSize) --large_spares_;
+  spare_buffers_.erase(spare_buffers_.begin(), end);
+}
+
+size_t UpstreamPools::spare_buffers() const {
+  return spare_buffers_.size();
 }
 
 }  // namespace usher::proxy

@@ -241,6 +241,33 @@ TEST_F(PoolTest, ReusesRelayBuffers) {
   EXPECT_EQ(second.data().data(), memory);
 }
 
+TEST_F(PoolTest, KeepsSpareBuffersAboveTheCapWhileTheyAreUsed) {
+  // 100 exchanges at once, then 40 at a time: the 40 keep being served
+  // from spares without new buffers, and the spares nobody took since the
+  // last trim are freed, down to the cap (64) and no further.
+  std::vector<RelayBuffer> burst;
+  for (int i = 0; i < 100; ++i)
+    burst.push_back(pools.take_buffer());
+  for (auto& buffer : burst)
+    pools.give_buffer(std::move(buffer));
+  burst.clear();
+  EXPECT_EQ(pools.spare_buffers(), 100u);
+  for (int i = 0; i < 40; ++i)
+    burst.push_back(pools.take_buffer());
+  const char* reused = burst.back().data().data();
+  for (auto& buffer : burst)
+    pools.give_buffer(std::move(buffer));
+  burst.clear();
+  EXPECT_EQ(pools.spare_buffers(), 100u);
+  run_for(1300ms);
+  EXPECT_EQ(pools.spare_buffers(), 64u);
+  RelayBuffer warm = pools.take_buffer();
+  EXPECT_EQ(warm.data().data(), reused) << "the spare handed out last stays";
+  pools.give_buffer(std::move(warm));
+  run_for(1300ms);
+  EXPECT_EQ(pools.spare_buffers(), 64u) << "the cap itself is kept";
+}
+
 TEST_F(PoolTest, CloseAllEmptiesEveryPool) {
   pools.release(key, connect(), PoolSettings{});
   pools.release("tcp:127.0.0.1:2", connect(), PoolSettings{});
