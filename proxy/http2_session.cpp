@@ -63,6 +63,26 @@ constexpr std::array<char, 256> kLowerTable = [] {
   return table;
 }();
 
+/// ASCII lower case in place, eight bytes at a time (the bytes >= 'A' and
+/// <= 'Z' of each word found with carry-free adds): it runs over every field
+/// name of every response head, most of them mixed case ("Content-Type").
+void lower_in_place(char* p, size_t n) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, p + i, 8);
+    const uint64_t low7 = w & (kOnes * 0x7f);
+    const uint64_t at_least_a = low7 + kOnes * (0x80 - 'A');  // top bit: byte >= 'A'
+    const uint64_t above_z = low7 + kOnes * (0x7f - 'Z');     // top bit: byte > 'Z'
+    const uint64_t upper = ~w & at_least_a & ~above_z & (kOnes * 0x80);
+    w |= upper >> 2;  // 0x80 >> 2 == 0x20, the case bit
+    std::memcpy(p + i, &w, 8);
+  }
+  for (; i < n; ++i)
+    p[i] = kLowerTable[static_cast<unsigned char>(p[i])];
+}
+
 std::string lowered(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), lower);
@@ -107,6 +127,11 @@ Decimal decimal(T value) {
 
 // Bytes a response head adds to its fields: :status, content-length, date.
 constexpr size_t kHeadExtraBytes = 96;
+// Finished streams a busy connection keeps for its next ones (their object
+// and buffers), and the largest buffer one keeps: a stream costs some ten
+// allocations to make afresh, on every request.
+constexpr size_t kSpareStreams = 16;
+constexpr size_t kSpareBufferBytes = 4 * 1024;
 
 /// Host of an authority: without port, lower case, IPv6 without brackets.
 std::string host_of(std::string_view authority) {
@@ -143,15 +168,19 @@ class NvList {
   }
   void add(std::string_view name, std::string_view value) {
     const size_t at = bytes_.size();
-    bytes_.resize(at + name.size());
-    char* out = bytes_.data() + at;
-    for (char c : name)
-      *out++ = kLowerTable[static_cast<unsigned char>(c)];
+    bytes_.append(name);  // copied, then lowered where it lies: no zero fill
+    lower_in_place(bytes_.data() + at, name.size());
     bytes_.append(value);
     // The pointers are set by build(): the buffer may still move.
     nv_.push_back(nghttp2_nv{nullptr, nullptr, name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
   }
   bool empty() const { return nv_.empty(); }
+  /// Empty, with the capacity kept for the next head.
+  void clear() {
+    bytes_.clear();
+    nv_.clear();
+  }
+  size_t capacity_bytes() const { return bytes_.capacity() + nv_.capacity() * sizeof(nghttp2_nv); }
   /// The fields for nghttp2 (which copies them); valid until the next add().
   std::span<const nghttp2_nv> build() {
     // The cast is nghttp2's API: it takes non-const pointers, reads only.
@@ -246,7 +275,22 @@ class Http2Stream final : public Exchange,
   void notify() {
     if (wake_) wake_->cancel();
   }
-  size_t slot = 0;  // index in the connection's list of open streams
+  size_t slot = 0;        // index in the connection's list of open streams
+  int refs = 0;           // the connection while open, the handler while it runs
+  size_t owned_slot = 0;  // index in the connection's list of streams it owns
+
+  /// What a finished stream passes to the next one on its connection: its
+  /// buffers, empty but with their capacity, and its timer.
+  struct Spare {
+    std::optional<asio::steady_timer> wake;
+    std::vector<Header> headers;
+    std::string path, query, authority, host, in, out;
+    NvList head;
+  };
+  /// Drops what a spare should not keep (large buffers).
+  void trim_for_spare();
+  Spare take_spare();
+  void adopt(Spare&& spare);
 
  private:
   /// Waits for notify(), at most `timeout` (none when nullopt).
@@ -329,8 +373,12 @@ class Http2Connection {
   asio::awaitable<void> read_loop();
   asio::awaitable<void> discard_input();
   asio::awaitable<void> write_loop();
-  void start_handler(const std::shared_ptr<Http2Stream>& stream);
-  asio::awaitable<void> run_handler(std::shared_ptr<Http2Stream> stream);
+  void start_handler(Http2Stream& stream);
+  asio::awaitable<void> run_handler(Http2Stream* stream);
+  /// A stream for `id`: a spare one made new, or a new one; one reference.
+  Http2Stream* make_stream(int32_t id);
+  /// Drops a reference; the last one makes the stream a spare, or frees it.
+  void release(Http2Stream* stream);
   void arm_read_deadline();
   void update_deadline();
   void wake_all_streams();
@@ -359,8 +407,14 @@ class Http2Connection {
   SessionPtr session_;
   // Open at the protocol level, in no order: each stream knows its slot,
   // and a closed one is swapped with the last (no node to allocate per
-  // stream, as a map would).
-  std::vector<std::shared_ptr<Http2Stream>> streams_;
+  // stream, as a map would). Each holds a reference (Http2Stream::refs).
+  std::vector<Http2Stream*> streams_;
+  // Every stream in use, open or with a handler running: the connection
+  // owns them, so that handler frames an ending io_context destroys late
+  // hold plain pointers and run no code (references counted in refs).
+  std::vector<std::unique_ptr<Http2Stream>> owned_;
+  // Finished streams for the next ones to reuse; none while idle.
+  std::vector<std::unique_ptr<Http2Stream>> spare_;
   size_t handlers_ = 0;  // handler coroutines running
   bool seen_request_ = false;
   size_t pending_heads_ = 0;  // streams whose header block has not ended
@@ -533,6 +587,51 @@ asio::awaitable<std::error_code> Http2Stream::read(Chunk& chunk) {
   }
 }
 
+void Http2Stream::trim_for_spare() {
+  auto trim = [](std::string& s) {
+    if (s.capacity() > kSpareBufferBytes) std::string().swap(s);
+  };
+  trim(in_);
+  trim(out_);
+  trim(request_.path);
+  trim(request_.query);
+  if (out_head_.capacity_bytes() > kSpareBufferBytes) out_head_ = NvList();
+  if (request_.headers.fields().capacity() * sizeof(Header) > kSpareBufferBytes)
+    std::vector<Header>().swap(request_.headers.fields());
+}
+
+Http2Stream::Spare Http2Stream::take_spare() {
+  Spare spare;
+  spare.wake = std::move(wake_);
+  spare.headers = std::move(request_.headers.fields());
+  spare.path = std::move(request_.path);
+  spare.query = std::move(request_.query);
+  spare.authority = std::move(request_.authority);
+  spare.host = std::move(request_.host);
+  spare.in = std::move(in_);
+  spare.out = std::move(out_);
+  spare.head = std::move(out_head_);
+  return spare;
+}
+
+void Http2Stream::adopt(Spare&& spare) {
+  wake_ = std::move(spare.wake);
+  auto reuse = [](std::string& to, std::string& from) {
+    from.clear();
+    to.swap(from);
+  };
+  spare.headers.clear();
+  request_.headers.fields().swap(spare.headers);
+  reuse(request_.path, spare.path);
+  reuse(request_.query, spare.query);
+  reuse(request_.authority, spare.authority);
+  reuse(request_.host, spare.host);
+  reuse(in_, spare.in);
+  reuse(out_, spare.out);
+  spare.head.clear();
+  out_head_ = std::move(spare.head);
+}
+
 // ------------------------------------------------------------ stream: response
 
 bool Http2Stream::usable() const {
@@ -578,7 +677,9 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
   size_t bytes = kHeadExtraBytes;
   for (const auto& h : fields)
     bytes += h.name.size() + h.value.size();
-  NvList nv;
+  // Built in place: a recycled stream's head buffer already has capacity.
+  NvList& nv = out_head_;
+  nv.clear();
   nv.reserve(fields.size() + 3, bytes);
   // RFC 8441 §5: a successful extended CONNECT is a 2xx, not a 101.
   nv.add(":status", decimal(tunnel ? 200 : head.status).view());
@@ -598,7 +699,6 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
   // with END_STREAM. gRPC's trailers-only answer (grpc-status in the head)
   // must look like that: a client that gets the head and then an empty DATA
   // frame ending the stream reads a stream that ended without trailers.
-  out_head_ = std::move(nv);
   head_queued_ = true;
   conn_.queue_head(id_);
   if (no_body_) finished_ = true;
@@ -609,7 +709,6 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
 void Http2Stream::submit_head() {
   if (!head_queued_) return;
   head_queued_ = false;
-  NvList nv = std::move(out_head_);
   if (!usable()) return;
   const bool ends_here =
       no_body_ || (finished_ && out_begin_ == out_.size() && out_trailers_.empty());
@@ -619,10 +718,11 @@ void Http2Stream::submit_head() {
                               uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
     return static_cast<Http2Stream*>(source->ptr)->on_read_data(buf, length, flags);
   };
-  auto fields = nv.build();
-  if (nghttp2_submit_response(conn_.session(), id_, fields.data(), fields.size(),
-                              ends_here ? nullptr : &provider) != 0)
-    reset(NGHTTP2_INTERNAL_ERROR);  // the handler's next write sees the stream gone
+  auto fields = out_head_.build();
+  const int rv = nghttp2_submit_response(conn_.session(), id_, fields.data(), fields.size(),
+                                         ends_here ? nullptr : &provider);
+  out_head_.clear();                           // nghttp2 copied the fields
+  if (rv != 0) reset(NGHTTP2_INTERNAL_ERROR);  // the handler's next write sees the stream gone
 }
 
 ssize_t Http2Stream::on_read_data(uint8_t* buf, size_t length, uint32_t* flags) {
@@ -865,7 +965,8 @@ asio::awaitable<void> Http2Connection::run() {
     co_await done_wake_.async_wait(kNoThrow);
   }
   entry_.drain = nullptr;
-  streams_.clear();
+  for (Http2Stream* s : std::exchange(streams_, {}))
+    release(s);
   entry_.clear_deadline();
 }
 
@@ -934,7 +1035,9 @@ asio::awaitable<void> Http2Connection::read_loop() {
     if (!nghttp2_session_want_read(session()) && !nghttp2_session_want_write(session())) break;
     if (streams_.empty() && handlers_ == 0) {
       std::vector<char>().swap(in_);
-      std::vector<std::shared_ptr<Http2Stream>>().swap(streams_);
+      std::vector<Http2Stream*>().swap(streams_);
+      spare_.clear();
+      spare_.shrink_to_fit();
     }
   }
   read_deadline_ = Clock::time_point::max();
@@ -1004,7 +1107,7 @@ asio::awaitable<void> Http2Connection::write_loop() {
 }
 
 void Http2Connection::wake_all_streams() {
-  for (auto& s : streams_)
+  for (Http2Stream* s : streams_)
     s->notify();
 }
 
@@ -1016,15 +1119,54 @@ void Http2Connection::forget(Http2Stream& stream) {
   // May drop the last reference to `stream` (no handler holds it).
   const size_t slot = stream.slot;
   if (slot + 1 != streams_.size()) {
-    streams_[slot] = std::move(streams_.back());
+    streams_[slot] = streams_.back();
     streams_[slot]->slot = slot;
   }
   streams_.pop_back();
+  release(&stream);
 }
 
-void Http2Connection::start_handler(const std::shared_ptr<Http2Stream>& stream) {
+Http2Stream* Http2Connection::make_stream(int32_t id) {
+  if (spare_.empty()) {
+    owned_.push_back(std::make_unique<Http2Stream>(*this, id));
+  } else {
+    // Made anew in place (every field starts as for a new stream), then
+    // given the old buffers back.
+    std::unique_ptr<Http2Stream> old = std::move(spare_.back());
+    spare_.pop_back();
+    Http2Stream::Spare spare = old->take_spare();
+    std::destroy_at(old.get());
+    std::construct_at(old.get(), *this, id);
+    old->adopt(std::move(spare));
+    owned_.push_back(std::move(old));
+  }
+  Http2Stream* stream = owned_.back().get();
+  stream->owned_slot = owned_.size() - 1;
+  stream->refs = 1;
+  return stream;
+}
+
+void Http2Connection::release(Http2Stream* stream) {
+  if (--stream->refs > 0) return;
+  const size_t slot = stream->owned_slot;
+  std::unique_ptr<Http2Stream> done = std::move(owned_[slot]);
+  if (slot + 1 != owned_.size()) {
+    owned_[slot] = std::move(owned_.back());
+    owned_[slot]->owned_slot = slot;
+  }
+  owned_.pop_back();
+  if (spare_.size() < kSpareStreams && !dead_) {
+    done->trim_for_spare();
+    spare_.push_back(std::move(done));
+  }
+}
+
+void Http2Connection::start_handler(Http2Stream& stream) {
   ++handlers_;
-  asio::co_spawn(executor(), run_handler(stream), [this, id = stream->id()](std::exception_ptr e) {
+  ++stream.refs;  // the handler's, dropped when it ends however it ends
+  asio::co_spawn(executor(), run_handler(&stream), [this, s = &stream](std::exception_ptr e) {
+    const int32_t id = s->id();
+    release(s);
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -1040,7 +1182,7 @@ void Http2Connection::start_handler(const std::shared_ptr<Http2Stream>& stream) 
   });
 }
 
-asio::awaitable<void> Http2Connection::run_handler(std::shared_ptr<Http2Stream> stream) {
+asio::awaitable<void> Http2Connection::run_handler(Http2Stream* stream) {
   if (stream->reject_status() != 0) {
     co_await stream->respond_error(stream->reject_status());
   } else {
@@ -1062,10 +1204,10 @@ int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_fr
     nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
     return 0;
   }
-  auto stream = std::make_shared<Http2Stream>(c, id);
-  nghttp2_session_set_stream_user_data(session, id, stream.get());
+  Http2Stream* stream = c.make_stream(id);
+  nghttp2_session_set_stream_user_data(session, id, stream);
   stream->slot = c.streams_.size();
-  c.streams_.push_back(std::move(stream));
+  c.streams_.push_back(stream);
   ++c.pending_heads_;
   return 0;
 }
@@ -1090,7 +1232,7 @@ int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame,
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       c.head_done(*stream);
       stream->on_request_complete(end_stream);
-      c.start_handler(c.streams_[stream->slot]);
+      c.start_handler(*stream);
     } else if (end_stream) {
       stream->on_end_stream();  // trailers
     }
