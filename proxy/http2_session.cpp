@@ -295,7 +295,8 @@ class Http2Stream final : public Exchange,
  private:
   /// Waits for notify(), at most `timeout` (none when nullopt).
   asio::awaitable<Wake> wait(std::optional<milliseconds> timeout);
-  asio::awaitable<std::error_code> queue_output(std::span<const char> data);
+  bool queue_output(std::span<const char> data);
+  asio::awaitable<std::error_code> wait_output();
   bool usable() const;
   void reset(uint32_t code);
   void consume(size_t n);
@@ -754,17 +755,23 @@ ssize_t Http2Stream::on_read_data(uint8_t* buf, size_t length, uint32_t* flags) 
   return static_cast<ssize_t>(n);
 }
 
-/// Hands `data` to nghttp2 and waits while more than the stream's output
-/// limit is still queued: a client that does not read (closed window or a
-/// slow socket) holds back this handler only, and its memory stays bounded.
-asio::awaitable<std::error_code> Http2Stream::queue_output(std::span<const char> data) {
-  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+/// Hands `data` to nghttp2; true when more than the stream's output limit
+/// is now queued and the caller must wait_output(). Not a coroutine: most
+/// writes fit, and a coroutine frame is an allocation per call.
+bool Http2Stream::queue_output(std::span<const char> data) {
   out_.append(data.data(), data.size());
   if (deferred_) {
     deferred_ = false;
     nghttp2_session_resume_data(conn_.session(), id_);
   }
   conn_.wake_writer();
+  return out_.size() - out_begin_ > kHttp2StreamOutputLimit;
+}
+
+/// Waits while more than the stream's output limit is still queued: a
+/// client that does not read (closed window or a slow socket) holds back
+/// this handler only, and its memory stays bounded.
+asio::awaitable<std::error_code> Http2Stream::wait_output() {
   while (out_.size() - out_begin_ > kHttp2StreamOutputLimit) {
     size_t before = out_.size() - out_begin_;
     Wake wake = co_await wait(conn_.settings().write);
@@ -784,7 +791,9 @@ asio::awaitable<std::error_code> Http2Stream::write_body(std::span<const char> d
   if (!head_written_ || finished_) co_return std::error_code(asio::error::operation_aborted);
   body_bytes_ += data.size();
   if (no_body_ || data.empty()) co_return std::error_code{};
-  co_return co_await queue_output(data);
+  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+  if (!queue_output(data)) co_return std::error_code{};
+  co_return co_await wait_output();
 }
 
 asio::awaitable<std::error_code> Http2Stream::finish(const Headers* trailers) {
@@ -877,7 +886,9 @@ asio::awaitable<std::error_code> Http2Stream::read_some(std::span<char> buffer, 
 asio::awaitable<std::error_code> Http2Stream::write(std::span<const char> data) {
   if (finished_) co_return std::error_code(asio::error::shut_down);
   body_bytes_ += data.size();
-  co_return co_await queue_output(data);
+  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+  if (!queue_output(data)) co_return std::error_code{};
+  co_return co_await wait_output();
 }
 
 asio::awaitable<void> Http2Stream::shutdown_send() {
