@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -197,6 +198,115 @@ class NvList {
  private:
   std::string bytes_;  // name, value, name, value, ... back to back
   std::vector<nghttp2_nv> nv_;
+};
+
+/// nghttp2's memory for one session: small blocks it frees go to a free
+/// list per size and are handed out again, instead of back to malloc.
+/// nghttp2 allocates a few blocks per stream (the stream, its outbound
+/// items, decoded header fields) and frees them as the stream ends, so a
+/// busy connection reuses the same few blocks request after request.
+class NghttpPool {
+ public:
+  NghttpPool() = default;
+  NghttpPool(const NghttpPool&) = delete;
+  NghttpPool& operator=(const NghttpPool&) = delete;
+  ~NghttpPool() { trim(); }
+
+  nghttp2_mem mem() {
+    return nghttp2_mem{this, &NghttpPool::malloc_cb, &NghttpPool::free_cb, &NghttpPool::calloc_cb,
+                       &NghttpPool::realloc_cb};
+  }
+  /// Frees every cached block (an idle connection keeps none).
+  void trim() {
+    for (Block*& head : free_) {
+      while (head != nullptr) {
+        Block* next = head->next;
+        std::free(head);
+        head = next;
+      }
+    }
+    counts_.fill(0);
+  }
+
+ private:
+  // Each block starts with this header; the caller's bytes follow at 16
+  // (malloc's alignment is kept). A free block links the list through it.
+  struct Block {
+    size_t size_class;  // index in kSizes, or kSizes.size() for a plain malloc
+    Block* next;
+  };
+  static_assert(sizeof(Block) == 16);
+  static constexpr std::array<size_t, 4> kSizes = {64, 128, 256, 512};  // bytes after the header
+  static constexpr size_t kPlain = kSizes.size();
+  static constexpr size_t kMaxFree = 32;  // cached blocks per size
+
+  static size_t class_of(size_t size) {
+    for (size_t i = 0; i < kSizes.size(); ++i)
+      if (size <= kSizes[i]) return i;
+    return kPlain;
+  }
+  static Block* header(void* p) { return reinterpret_cast<Block*>(static_cast<char*>(p) - 16); }
+  static size_t capacity(const Block* b, size_t plain_size) {
+    return b->size_class == kPlain ? plain_size : kSizes[b->size_class];
+  }
+
+  void* allocate(size_t size) {
+    const size_t c = class_of(size);
+    Block* b = nullptr;
+    if (c != kPlain && free_[c] != nullptr) {
+      b = free_[c];
+      free_[c] = b->next;
+      --counts_[c];
+    } else {
+      b = static_cast<Block*>(std::malloc(16 + (c == kPlain ? size : kSizes[c])));
+      if (b == nullptr) return nullptr;
+      b->size_class = c;
+    }
+    b->next = nullptr;
+    return reinterpret_cast<char*>(b) + 16;
+  }
+  void release(void* p) {
+    if (p == nullptr) return;
+    Block* b = header(p);
+    const size_t c = b->size_class;
+    if (c == kPlain || counts_[c] >= kMaxFree) {
+      std::free(b);
+      return;
+    }
+    b->next = free_[c];
+    free_[c] = b;
+    ++counts_[c];
+  }
+
+  static void* malloc_cb(size_t size, void* self) {
+    return static_cast<NghttpPool*>(self)->allocate(size);
+  }
+  static void free_cb(void* p, void* self) { static_cast<NghttpPool*>(self)->release(p); }
+  static void* calloc_cb(size_t n, size_t size, void* self) {
+    if (size != 0 && n > std::numeric_limits<size_t>::max() / size) return nullptr;
+    void* p = static_cast<NghttpPool*>(self)->allocate(n * size);
+    if (p != nullptr) std::memset(p, 0, n * size);
+    return p;
+  }
+  static void* realloc_cb(void* p, size_t size, void* self) {
+    auto& pool = *static_cast<NghttpPool*>(self);
+    if (p == nullptr) return pool.allocate(size);
+    Block* b = header(p);
+    if (b->size_class == kPlain) {
+      // Not pooled: malloc's realloc keeps its in-place growth.
+      auto* grown = static_cast<Block*>(std::realloc(b, 16 + size));
+      return grown == nullptr ? nullptr : reinterpret_cast<char*>(grown) + 16;
+    }
+    if (size <= kSizes[b->size_class]) return p;
+    void* q = pool.allocate(size);
+    if (q == nullptr) return nullptr;
+    std::memcpy(q, p, kSizes[b->size_class]);
+    pool.release(p);
+    return q;
+  }
+
+  std::array<Block*, kSizes.size()> free_{};
+  std::array<size_t, kSizes.size()> counts_{};
 };
 
 class Http2Connection;
@@ -405,6 +515,8 @@ class Http2Connection {
   const ConnectionInfo& info_;
   const Http2Environment& env_;
   ConnectionEntry& entry_;
+  NghttpPool pool_;  // before session_: the session frees into it as it goes
+  nghttp2_mem mem_ = pool_.mem();
   SessionPtr session_;
   // Open at the protocol level, in no order: each stream knows its slot,
   // and a closed one is swapped with the last (no node to allocate per
@@ -924,7 +1036,7 @@ bool Http2Connection::init() {
   nghttp2_option_set_no_closed_streams(option.get(), 1);
 
   nghttp2_session* raw_session = nullptr;
-  if (nghttp2_session_server_new2(&raw_session, callbacks.get(), this, option.get()) != 0)
+  if (nghttp2_session_server_new3(&raw_session, callbacks.get(), this, option.get(), &mem_) != 0)
     return false;
   session_.reset(raw_session);
 
@@ -1049,6 +1161,7 @@ asio::awaitable<void> Http2Connection::read_loop() {
       std::vector<Http2Stream*>().swap(streams_);
       spare_.clear();
       spare_.shrink_to_fit();
+      pool_.trim();
     }
   }
   read_deadline_ = Clock::time_point::max();
