@@ -135,7 +135,8 @@ constexpr size_t kSpareStreams = 16;
 constexpr size_t kSpareBufferBytes = 4 * 1024;
 
 /// Host of an authority: without port, lower case, IPv6 without brackets.
-std::string host_of(std::string_view authority) {
+/// Written into `out`, whose capacity a recycled stream keeps.
+void host_of(std::string_view authority, std::string& out) {
   std::string_view host = authority;
   if (!host.empty() && host.front() == '[') {
     auto close = host.find(']');
@@ -143,7 +144,8 @@ std::string host_of(std::string_view authority) {
   } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
     host = host.substr(0, colon);
   }
-  return lowered(host);
+  out.assign(host);
+  lower_in_place(out.data(), out.size());
 }
 
 /// A random Sec-WebSocket-Key (RFC 6455 §4.1): the upstream only checks its
@@ -617,7 +619,7 @@ void Http2Stream::on_request_complete(bool end_stream) {
     reject_status_ = 400;
   request_.authority = has_authority_ ? authority_ : host_header_;
   if (request_.authority.empty()) reject_status_ = 400;
-  request_.host = host_of(request_.authority);
+  host_of(request_.authority, request_.host);
   if (request_.method == "CONNECT") {
     if (request_.protocol != "websocket") {
       reject_status_ = 501;  // plain CONNECT tunnels and other protocols: not offered
