@@ -55,18 +55,9 @@ constexpr char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
 }
 
-// lower() as a table: one load per byte where it runs for every field name
-// of every response.
-constexpr std::array<char, 256> kLowerTable = [] {
-  std::array<char, 256> table{};
-  for (size_t i = 0; i < table.size(); ++i)
-    table[i] = lower(static_cast<char>(static_cast<unsigned char>(i)));
-  return table;
-}();
-
 /// ASCII lower case in place, eight bytes at a time (the bytes >= 'A' and
-/// <= 'Z' of each word found with carry-free adds): it runs over every field
-/// name of every response head, most of them mixed case ("Content-Type").
+/// <= 'Z' of each word found with carry-free adds): it runs over the host of
+/// every request.
 void lower_in_place(char* p, size_t n) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
   size_t i = 0;
@@ -81,7 +72,7 @@ void lower_in_place(char* p, size_t n) {
     std::memcpy(p + i, &w, 8);
   }
   for (; i < n; ++i)
-    p[i] = kLowerTable[static_cast<unsigned char>(p[i])];
+    p[i] = lower(p[i]);
 }
 
 std::string lowered(std::string_view s) {
@@ -158,10 +149,12 @@ std::string websocket_key() {
   return std::string(reinterpret_cast<const char*>(encoded.data()), static_cast<size_t>(n));
 }
 
-/// Header fields for nghttp2, lower-cased (RFC 9113 §8.2.1). Every name and
-/// value is copied into one buffer and described by one nv entry: a
-/// response head costs two allocations, not two per field (it is built once
-/// per response, on the hot path of every proxied request).
+/// Header fields for nghttp2. Every name and value is copied into one buffer
+/// and described by one nv entry: a response head costs two allocations,
+/// not two per field (it is built once per response, on the hot path of
+/// every proxied request). Names keep their case here: the nghttp2_submit_*
+/// functions copy the fields and lower-case every name as they do (RFC 9113
+/// §8.2.1; documented in nghttp2.h), so doing it here too was a second pass.
 class NvList {
  public:
   /// Room for `fields` fields of `bytes` bytes in total, to spare regrowth.
@@ -170,9 +163,7 @@ class NvList {
     bytes_.reserve(bytes);
   }
   void add(std::string_view name, std::string_view value) {
-    const size_t at = bytes_.size();
-    bytes_.append(name);  // copied, then lowered where it lies: no zero fill
-    lower_in_place(bytes_.data() + at, name.size());
+    bytes_.append(name);
     bytes_.append(value);
     // The pointers are set by build(): the buffer may still move.
     nv_.push_back(nghttp2_nv{nullptr, nullptr, name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
