@@ -484,6 +484,7 @@ class Http2Connection {
   /// Drops a reference; the last one makes the stream a spare, or frees it.
   void release(Http2Stream* stream);
   void arm_read_deadline();
+  void trim_if_idle();
   void update_deadline();
   void wake_all_streams();
   Http2Stream* find(int32_t id);
@@ -1115,6 +1116,17 @@ void Http2Connection::arm_read_deadline() {
   update_deadline();
 }
 
+/// An idle connection (no stream open, no handler running) keeps no spare
+/// streams and no cached nghttp2 blocks: browsers keep idle HTTP/2
+/// connections open for minutes. Frees only what nothing uses, so it may
+/// run inside nghttp2's callbacks.
+void Http2Connection::trim_if_idle() {
+  if (!streams_.empty() || handlers_ > 0) return;
+  spare_.clear();
+  spare_.shrink_to_fit();
+  pool_.trim();
+}
+
 void Http2Connection::update_deadline() {
   entry_.read_deadline = read_deadline_;
   entry_.write_deadline = write_deadline_;
@@ -1152,9 +1164,7 @@ asio::awaitable<void> Http2Connection::read_loop() {
     if (streams_.empty() && handlers_ == 0) {
       std::vector<char>().swap(in_);
       std::vector<Http2Stream*>().swap(streams_);
-      spare_.clear();
-      spare_.shrink_to_fit();
-      pool_.trim();
+      trim_if_idle();
     }
   }
   read_deadline_ = Clock::time_point::max();
@@ -1209,6 +1219,7 @@ asio::awaitable<void> Http2Connection::write_loop() {
     if (!want_write && (input_closed_ || !want_read)) break;
     // Nothing to send: a large output buffer is not kept while waiting.
     if (out_.capacity() > kReadChunk) std::string().swap(out_);
+    trim_if_idle();
     writer_wake_.expires_at(Clock::time_point::max());
     co_await writer_wake_.async_wait(kNoThrow);
   }
@@ -1295,6 +1306,7 @@ void Http2Connection::start_handler(Http2Stream& stream) {
     if (handlers_ == 0) {
       done_wake_.cancel();
       if (!dead_) arm_read_deadline();
+      trim_if_idle();
     }
   });
 }
