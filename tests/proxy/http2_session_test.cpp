@@ -295,13 +295,13 @@ TEST(Http2Session, LowersOnlyTheLettersOfAName) {
   EXPECT_EQ(r.headers.count("x-edge-@az[`az{-name-mixed"), 1u);
 }
 
-// Finished streams are recycled for the next ones on a busy connection:
+// Finished streams are recycled for the next ones (per worker thread):
 // what one request carried (query, cookies, fields, trailers) must not show
 // in the next.
 TEST(Http2Session, ARecycledStreamStartsAfresh) {
   Http2Harness h;
-  // A request whose body never ends keeps the connection busy (an idle one
-  // keeps no spare streams).
+  // A request whose body never ends keeps a stream open beside the recycled
+  // ones.
   Fields hold = get("/hold");
   hold[0].second = "POST";
   h.request(hold, false);
