@@ -205,8 +205,8 @@ class Http2Harness {
     head.headers.add("Proxy-Connection", "keep-alive");
     head.headers.add("Date", "Sun, 06 Nov 1994 08:49:37 GMT");
     head.headers.add("X-A-Field-Name-Longer-Than-Sso", std::string(300, 'v'));
-    // The bytes either side of A-Z ('@', '[', '`', '{') keep their case:
-    // names are lowered eight bytes at a time.
+    // Names go to nghttp2 as they are (it lowers them as it copies them):
+    // only A-Z change, not the bytes either side ('@', '[', '`', '{').
     if (exchange.request().path == "/edges") head.headers.add("X-Edge-@AZ[`az{-Name-MiXeD", "e");
     head.content_length = 2;
     co_await sink.write_head(head);
