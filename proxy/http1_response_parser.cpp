@@ -235,6 +235,9 @@ std::error_code Http1ResponseParser::parse_head(std::string_view text) {
   size_t end = text.find("\r\n");
   if (std::error_code ec = parse_status_line(text.substr(0, end))) return ec;
   FramingState state;
+  // One allocation for the fields (parse() counted the lines), not one per
+  // doubling.
+  head_.headers.reserve(lines_);
   size_t pos = end + 2;
   while (pos + 2 < text.size()) {
     end = text.find("\r\n", pos);

@@ -57,14 +57,25 @@ constexpr char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
 }
 
-// lower() as a table: one load per byte where it runs for every field name
-// of every response.
-constexpr std::array<char, 256> kLowerTable = [] {
-  std::array<char, 256> table{};
-  for (size_t i = 0; i < table.size(); ++i)
-    table[i] = lower(static_cast<char>(static_cast<unsigned char>(i)));
-  return table;
-}();
+/// ASCII lower case in place, eight bytes at a time (the bytes >= 'A' and
+/// <= 'Z' of each word found with carry-free adds): it runs over the host of
+/// every request.
+void lower_in_place(char* p, size_t n) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, p + i, 8);
+    const uint64_t low7 = w & (kOnes * 0x7f);
+    const uint64_t at_least_a = low7 + kOnes * (0x80 - 'A');  // top bit: byte >= 'A'
+    const uint64_t above_z = low7 + kOnes * (0x7f - 'Z');     // top bit: byte > 'Z'
+    const uint64_t upper = ~w & at_least_a & ~above_z & (kOnes * 0x80);
+    w |= upper >> 2;  // 0x80 >> 2 == 0x20, the case bit
+    std::memcpy(p + i, &w, 8);
+  }
+  for (; i < n; ++i)
+    p[i] = lower(p[i]);
+}
 
 std::string lowered(std::string_view s) {
   std::string out(s);
@@ -110,9 +121,18 @@ Decimal decimal(T value) {
 
 // Bytes a response head adds to its fields: :status, content-length, date.
 constexpr size_t kHeadExtraBytes = 96;
+// Finished streams a worker thread keeps for its next ones (their object and
+// buffers), and the largest buffer one keeps: a stream costs some ten
+// allocations to make afresh, on every request. At most about 2 MiB per
+// worker (256 × (the object + 7 buffers of 1 KiB)), about 0.4 MiB after
+// small responses; 64 spares missed three streams in four under 500
+// requests in flight.
+constexpr size_t kSpareStreams = 256;
+constexpr size_t kSpareBufferBytes = 1024;
 
 /// Host of an authority: without port, lower case, IPv6 without brackets.
-std::string host_of(std::string_view authority) {
+/// Written into `out`, whose capacity a recycled stream keeps.
+void host_of(std::string_view authority, std::string& out) {
   std::string_view host = authority;
   if (!host.empty() && host.front() == '[') {
     auto close = host.find(']');
@@ -120,7 +140,8 @@ std::string host_of(std::string_view authority) {
   } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
     host = host.substr(0, colon);
   }
-  return lowered(host);
+  out.assign(host);
+  lower_in_place(out.data(), out.size());
 }
 
 /// A random Sec-WebSocket-Key (RFC 6455 §4.1): the upstream only checks its
@@ -133,10 +154,12 @@ std::string websocket_key() {
   return std::string(reinterpret_cast<const char*>(encoded.data()), static_cast<size_t>(n));
 }
 
-/// Header fields for nghttp2, lower-cased (RFC 9113 §8.2.1). Every name and
-/// value is copied into one buffer and described by one nv entry: a
-/// response head costs two allocations, not two per field (it is built once
-/// per response, on the hot path of every proxied request).
+/// Header fields for nghttp2. Every name and value is copied into one buffer
+/// and described by one nv entry: a response head costs two allocations,
+/// not two per field (it is built once per response, on the hot path of
+/// every proxied request). Names keep their case here: the nghttp2_submit_*
+/// functions copy the fields and lower-case every name as they do (RFC 9113
+/// §8.2.1; documented in nghttp2.h), so doing it here too was a second pass.
 class NvList {
  public:
   /// Room for `fields` fields of `bytes` bytes in total, to spare regrowth.
@@ -145,16 +168,18 @@ class NvList {
     bytes_.reserve(bytes);
   }
   void add(std::string_view name, std::string_view value) {
-    const size_t at = bytes_.size();
-    bytes_.resize(at + name.size());
-    char* out = bytes_.data() + at;
-    for (char c : name)
-      *out++ = kLowerTable[static_cast<unsigned char>(c)];
+    bytes_.append(name);
     bytes_.append(value);
     // The pointers are set by build(): the buffer may still move.
     nv_.push_back(nghttp2_nv{nullptr, nullptr, name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
   }
   bool empty() const { return nv_.empty(); }
+  /// Empty, with the capacity kept for the next head.
+  void clear() {
+    bytes_.clear();
+    nv_.clear();
+  }
+  size_t capacity_bytes() const { return bytes_.capacity() + nv_.capacity() * sizeof(nghttp2_nv); }
   /// The fields for nghttp2 (which copies them); valid until the next add().
   std::span<const nghttp2_nv> build() {
     // The cast is nghttp2's API: it takes non-const pointers, reads only.
@@ -172,6 +197,125 @@ class NvList {
   std::string bytes_;  // name, value, name, value, ... back to back
   std::vector<nghttp2_nv> nv_;
 };
+
+/// nghttp2's memory, one pool per worker thread: small blocks it frees go
+/// to a free list per size and are handed out again, instead of back to
+/// malloc. nghttp2 allocates a few blocks per stream (the stream, its
+/// outbound items, decoded header fields) and frees them as the stream
+/// ends, so a busy worker reuses the same blocks request after request. Per
+/// thread rather than per connection: an idle connection holds none, and
+/// what the worker keeps is bounded (kMaxFree per size).
+class NghttpPool {
+ public:
+  NghttpPool() = default;
+  NghttpPool(const NghttpPool&) = delete;
+  NghttpPool& operator=(const NghttpPool&) = delete;
+  ~NghttpPool();
+
+  /// nghttp2_mem-shaped hooks; the session's own hooks (Http2Connection::
+  /// mem_*) serve its page-aligned frame buffer and pass the rest here. A
+  /// block may be freed on another thread than the one that made it (a
+  /// session destroyed with its io_context): each call uses the calling
+  /// thread's pool.
+  static void* malloc_cb(size_t size, void*) { return allocate(current(), size); }
+  static void free_cb(void* p, void*) { release(current(), p); }
+  static void* calloc_cb(size_t n, size_t size, void*) {
+    if (size != 0 && n > std::numeric_limits<size_t>::max() / size) return nullptr;
+    void* p = allocate(current(), n * size);
+    if (p != nullptr) std::memset(p, 0, n * size);
+    return p;
+  }
+  static void* realloc_cb(void* p, size_t size, void*) {
+    NghttpPool* pool = current();
+    if (p == nullptr) return allocate(pool, size);
+    Block* b = header(p);
+    if (b->size_class == kPlain) {
+      // Not pooled: malloc's realloc keeps its in-place growth.
+      auto* grown = static_cast<Block*>(std::realloc(b, 16 + size));
+      return grown == nullptr ? nullptr : reinterpret_cast<char*>(grown) + 16;
+    }
+    if (size <= kSizes[b->size_class]) return p;
+    void* q = allocate(pool, size);
+    if (q == nullptr) return nullptr;
+    std::memcpy(q, p, kSizes[b->size_class]);
+    release(pool, p);
+    return q;
+  }
+
+ private:
+  // Each block starts with this header; the caller's bytes follow at 16
+  // (malloc's alignment is kept). A free block links the list through it.
+  struct Block {
+    size_t size_class;  // index in kSizes, or kSizes.size() for a plain malloc
+    Block* next;
+  };
+  static_assert(sizeof(Block) == 16);
+  static constexpr std::array<size_t, 4> kSizes = {64, 128, 256, 512};  // bytes after the header
+  static constexpr size_t kPlain = kSizes.size();
+  static constexpr size_t kMaxFree = 256;  // cached blocks per size and thread
+
+  /// This thread's pool, or null once it was destroyed (thread exit).
+  static NghttpPool* current();
+
+  static size_t class_of(size_t size) {
+    for (size_t i = 0; i < kSizes.size(); ++i)
+      if (size <= kSizes[i]) return i;
+    return kPlain;
+  }
+  static Block* header(void* p) { return reinterpret_cast<Block*>(static_cast<char*>(p) - 16); }
+
+  static void* allocate(NghttpPool* pool, size_t size) {
+    const size_t c = class_of(size);
+    Block* b = nullptr;
+    if (pool != nullptr && c != kPlain && pool->free_[c] != nullptr) {
+      b = pool->free_[c];
+      pool->free_[c] = b->next;
+      --pool->counts_[c];
+    } else {
+      b = static_cast<Block*>(std::malloc(16 + (c == kPlain ? size : kSizes[c])));
+      if (b == nullptr) return nullptr;
+      b->size_class = c;
+    }
+    b->next = nullptr;
+    return reinterpret_cast<char*>(b) + 16;
+  }
+  static void release(NghttpPool* pool, void* p) {
+    if (p == nullptr) return;
+    Block* b = header(p);
+    const size_t c = b->size_class;
+    if (pool == nullptr || c == kPlain || pool->counts_[c] >= kMaxFree) {
+      std::free(b);
+      return;
+    }
+    b->next = pool->free_[c];
+    pool->free_[c] = b;
+    ++pool->counts_[c];
+  }
+
+  std::array<Block*, kSizes.size()> free_{};
+  std::array<size_t, kSizes.size()> counts_{};
+};
+
+// Set when this thread's pool is destroyed: a session freed later on this
+// thread (static destruction) goes straight to free(). Trivially
+// destructible, so it stays readable to the end of the thread.
+thread_local bool t_nghttp_pool_gone = false;
+thread_local NghttpPool t_nghttp_pool;
+
+NghttpPool::~NghttpPool() {
+  for (Block*& head : free_) {
+    while (head != nullptr) {
+      Block* next = head->next;
+      std::free(head);
+      head = next;
+    }
+  }
+  if (this == &t_nghttp_pool) t_nghttp_pool_gone = true;
+}
+
+NghttpPool* NghttpPool::current() {
+  return t_nghttp_pool_gone ? nullptr : &t_nghttp_pool;
+}
 
 class Http2Connection;
 
@@ -249,12 +393,27 @@ class Http2Stream final : public Exchange,
   void notify() {
     if (wake_) wake_->cancel();
   }
-  size_t slot = 0;  // index in the connection's list of open streams
+  size_t slot = 0;        // index in the connection's list of open streams
+  int refs = 0;           // the connection while open, the handler while it runs
+  size_t owned_slot = 0;  // index in the connection's list of streams it owns
+
+  /// What a finished stream passes to the next one on its connection: its
+  /// buffers, empty but with their capacity, and its timer.
+  struct Spare {
+    std::vector<Header> headers;
+    std::string path, query, authority, host, in, out;
+    NvList head;
+  };
+  /// Drops what a spare should not keep (large buffers).
+  void trim_for_spare();
+  Spare take_spare();
+  void adopt(Spare&& spare);
 
  private:
   /// Waits for notify(), at most `timeout` (none when nullopt).
   asio::awaitable<Wake> wait(std::optional<milliseconds> timeout);
-  asio::awaitable<std::error_code> queue_output(std::span<const char> data);
+  bool queue_output(std::span<const char> data);
+  asio::awaitable<std::error_code> wait_output();
   bool usable() const;
   void reset(uint32_t code);
   void consume(size_t n);
@@ -341,8 +500,12 @@ class Http2Connection {
   asio::awaitable<void> read_loop();
   asio::awaitable<void> discard_input();
   asio::awaitable<void> write_loop();
-  void start_handler(const std::shared_ptr<Http2Stream>& stream);
-  asio::awaitable<void> run_handler(std::shared_ptr<Http2Stream> stream);
+  void start_handler(Http2Stream& stream);
+  asio::awaitable<void> run_handler(Http2Stream* stream);
+  /// A stream for `id`: a spare one made new, or a new one; one reference.
+  Http2Stream* make_stream(int32_t id);
+  /// Drops a reference; the last one makes the stream a spare, or frees it.
+  void release(Http2Stream* stream);
   void arm_read_deadline();
   void update_deadline();
   void trim_idle();
@@ -385,8 +548,12 @@ class Http2Connection {
   SessionPtr session_;
   // Open at the protocol level, in no order: each stream knows its slot,
   // and a closed one is swapped with the last (no node to allocate per
-  // stream, as a map would).
-  std::vector<std::shared_ptr<Http2Stream>> streams_;
+  // stream, as a map would). Each holds a reference (Http2Stream::refs).
+  std::vector<Http2Stream*> streams_;
+  // Every stream in use, open or with a handler running: the connection
+  // owns them, so that handler frames an ending io_context destroys late
+  // hold plain pointers and run no code (references counted in refs).
+  std::vector<std::unique_ptr<Http2Stream>> owned_;
   size_t handlers_ = 0;  // handler coroutines running
   bool seen_request_ = false;
   size_t pending_heads_ = 0;  // streams whose header block has not ended
@@ -477,7 +644,7 @@ void Http2Stream::on_request_complete(bool end_stream) {
     reject_status_ = 400;
   request_.authority = has_authority_ ? authority_ : host_header_;
   if (request_.authority.empty()) reject_status_ = 400;
-  request_.host = host_of(request_.authority);
+  host_of(request_.authority, request_.host);
   if (request_.method == "CONNECT") {
     if (request_.protocol != "websocket") {
       reject_status_ = 501;  // plain CONNECT tunnels and other protocols: not offered
@@ -560,6 +727,52 @@ asio::awaitable<std::error_code> Http2Stream::read(Chunk& chunk) {
   }
 }
 
+void Http2Stream::trim_for_spare() {
+  // A timer belongs to its io_context, which may end before the thread's
+  // spares do.
+  wake_.reset();
+  auto trim = [](std::string& s) {
+    if (s.capacity() > kSpareBufferBytes) std::string().swap(s);
+  };
+  trim(in_);
+  trim(out_);
+  trim(request_.path);
+  trim(request_.query);
+  if (out_head_.capacity_bytes() > kSpareBufferBytes) out_head_ = NvList();
+  if (request_.headers.fields().capacity() * sizeof(Header) > kSpareBufferBytes)
+    std::vector<Header>().swap(request_.headers.fields());
+}
+
+Http2Stream::Spare Http2Stream::take_spare() {
+  Spare spare;
+  spare.headers = std::move(request_.headers.fields());
+  spare.path = std::move(request_.path);
+  spare.query = std::move(request_.query);
+  spare.authority = std::move(request_.authority);
+  spare.host = std::move(request_.host);
+  spare.in = std::move(in_);
+  spare.out = std::move(out_);
+  spare.head = std::move(out_head_);
+  return spare;
+}
+
+void Http2Stream::adopt(Spare&& spare) {
+  auto reuse = [](std::string& to, std::string& from) {
+    from.clear();
+    to.swap(from);
+  };
+  spare.headers.clear();
+  request_.headers.fields().swap(spare.headers);
+  reuse(request_.path, spare.path);
+  reuse(request_.query, spare.query);
+  reuse(request_.authority, spare.authority);
+  reuse(request_.host, spare.host);
+  reuse(in_, spare.in);
+  reuse(out_, spare.out);
+  spare.head.clear();
+  out_head_ = std::move(spare.head);
+}
+
 // ------------------------------------------------------------ stream: response
 
 bool Http2Stream::usable() const {
@@ -605,7 +818,9 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
   size_t bytes = kHeadExtraBytes;
   for (const auto& h : fields)
     bytes += h.name.size() + h.value.size();
-  NvList nv;
+  // Built in place: a recycled stream's head buffer already has capacity.
+  NvList& nv = out_head_;
+  nv.clear();
   nv.reserve(fields.size() + 3, bytes);
   // RFC 8441 §5: a successful extended CONNECT is a 2xx, not a 101.
   nv.add(":status", decimal(tunnel ? 200 : head.status).view());
@@ -625,7 +840,6 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
   // with END_STREAM. gRPC's trailers-only answer (grpc-status in the head)
   // must look like that: a client that gets the head and then an empty DATA
   // frame ending the stream reads a stream that ended without trailers.
-  out_head_ = std::move(nv);
   head_queued_ = true;
   conn_.queue_head(id_);
   if (no_body_) finished_ = true;
@@ -636,7 +850,6 @@ asio::awaitable<std::error_code> Http2Stream::write_head(const ResponseHead& hea
 void Http2Stream::submit_head() {
   if (!head_queued_) return;
   head_queued_ = false;
-  NvList nv = std::move(out_head_);
   if (!usable()) return;
   const bool ends_here =
       no_body_ || (finished_ && out_begin_ == out_.size() && out_trailers_.empty());
@@ -646,10 +859,11 @@ void Http2Stream::submit_head() {
                               uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
     return static_cast<Http2Stream*>(source->ptr)->on_read_data(buf, length, flags);
   };
-  auto fields = nv.build();
-  if (nghttp2_submit_response(conn_.session(), id_, fields.data(), fields.size(),
-                              ends_here ? nullptr : &provider) != 0)
-    reset(NGHTTP2_INTERNAL_ERROR);  // the handler's next write sees the stream gone
+  auto fields = out_head_.build();
+  const int rv = nghttp2_submit_response(conn_.session(), id_, fields.data(), fields.size(),
+                                         ends_here ? nullptr : &provider);
+  out_head_.clear();                           // nghttp2 copied the fields
+  if (rv != 0) reset(NGHTTP2_INTERNAL_ERROR);  // the handler's next write sees the stream gone
 }
 
 ssize_t Http2Stream::on_read_data(uint8_t* buf, size_t length, uint32_t* flags) {
@@ -681,17 +895,23 @@ ssize_t Http2Stream::on_read_data(uint8_t* buf, size_t length, uint32_t* flags) 
   return static_cast<ssize_t>(n);
 }
 
-/// Hands `data` to nghttp2 and waits while more than the stream's output
-/// limit is still queued: a client that does not read (closed window or a
-/// slow socket) holds back this handler only, and its memory stays bounded.
-asio::awaitable<std::error_code> Http2Stream::queue_output(std::span<const char> data) {
-  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+/// Hands `data` to nghttp2; true when more than the stream's output limit
+/// is now queued and the caller must wait_output(). Not a coroutine: most
+/// writes fit, and a coroutine frame is an allocation per call.
+bool Http2Stream::queue_output(std::span<const char> data) {
   out_.append(data.data(), data.size());
   if (deferred_) {
     deferred_ = false;
     nghttp2_session_resume_data(conn_.session(), id_);
   }
   conn_.wake_writer();
+  return out_.size() - out_begin_ > kHttp2StreamOutputLimit;
+}
+
+/// Waits while more than the stream's output limit is still queued: a
+/// client that does not read (closed window or a slow socket) holds back
+/// this handler only, and its memory stays bounded.
+asio::awaitable<std::error_code> Http2Stream::wait_output() {
   while (out_.size() - out_begin_ > kHttp2StreamOutputLimit) {
     size_t before = out_.size() - out_begin_;
     Wake wake = co_await wait(conn_.settings().write);
@@ -711,7 +931,9 @@ asio::awaitable<std::error_code> Http2Stream::write_body(std::span<const char> d
   if (!head_written_ || finished_) co_return std::error_code(asio::error::operation_aborted);
   body_bytes_ += data.size();
   if (no_body_ || data.empty()) co_return std::error_code{};
-  co_return co_await queue_output(data);
+  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+  if (!queue_output(data)) co_return std::error_code{};
+  co_return co_await wait_output();
 }
 
 asio::awaitable<std::error_code> Http2Stream::finish(const Headers* trailers) {
@@ -804,7 +1026,9 @@ asio::awaitable<std::error_code> Http2Stream::read_some(std::span<char> buffer, 
 asio::awaitable<std::error_code> Http2Stream::write(std::span<const char> data) {
   if (finished_) co_return std::error_code(asio::error::shut_down);
   body_bytes_ += data.size();
-  co_return co_await queue_output(data);
+  if (!usable()) co_return std::error_code(asio::error::connection_reset);
+  if (!queue_output(data)) co_return std::error_code{};
+  co_return co_await wait_output();
 }
 
 asio::awaitable<void> Http2Stream::shutdown_send() {
@@ -896,7 +1120,8 @@ asio::awaitable<void> Http2Connection::run() {
     co_await done_wake_.async_wait(kNoThrow);
   }
   entry_.drain = nullptr;
-  streams_.clear();
+  for (Http2Stream* s : std::exchange(streams_, {}))
+    release(s);
   entry_.clear_deadline();
 }
 
@@ -967,28 +1192,41 @@ void* Http2Connection::allocate_frame_buffer(size_t size) {
   return p;
 }
 
+// Everything but the frame buffer comes from the worker's NghttpPool; the
+// frame buffer is a plain page-aligned block without the pool's header.
 void* Http2Connection::mem_malloc(size_t size, void* self) {
   auto* c = static_cast<Http2Connection*>(self);
   if (c->creating_session_ && c->frame_buffer_ == nullptr && size >= kFrameBufferMin)
     return c->allocate_frame_buffer(size);
-  return std::malloc(size);
+  return NghttpPool::malloc_cb(size, nullptr);
 }
 
 void Http2Connection::mem_free(void* ptr, void* self) {
   auto* c = static_cast<Http2Connection*>(self);
-  if (ptr != nullptr && ptr == c->frame_buffer_) c->frame_buffer_ = nullptr;
-  std::free(ptr);
+  if (ptr != nullptr && ptr == c->frame_buffer_) {
+    c->frame_buffer_ = nullptr;
+    std::free(ptr);
+    return;
+  }
+  NghttpPool::free_cb(ptr, nullptr);
 }
 
 void* Http2Connection::mem_calloc(size_t count, size_t size, void*) {
-  return std::calloc(count, size);
+  return NghttpPool::calloc_cb(count, size, nullptr);
 }
 
 void* Http2Connection::mem_realloc(void* ptr, size_t size, void* self) {
   auto* c = static_cast<Http2Connection*>(self);
-  if (ptr == nullptr) return mem_malloc(size, self);        // how nghttp2 makes its buffers
-  if (ptr == c->frame_buffer_) c->frame_buffer_ = nullptr;  // no longer ours to release
-  return std::realloc(ptr, size);
+  if (ptr == nullptr) return mem_malloc(size, self);  // how nghttp2 makes its buffers
+  if (ptr != c->frame_buffer_) return NghttpPool::realloc_cb(ptr, size, nullptr);
+  // The frame buffer grows: its bytes move into a pool block (which carries
+  // the pool's header) and it is no longer ours to hand back while idle.
+  void* moved = NghttpPool::malloc_cb(size, nullptr);
+  if (moved == nullptr) return nullptr;
+  std::memcpy(moved, ptr, std::min(size, c->frame_buffer_size_));
+  c->frame_buffer_ = nullptr;
+  std::free(ptr);
+  return moved;
 }
 
 void Http2Connection::release_frame_buffer() {
@@ -1031,7 +1269,7 @@ asio::awaitable<void> Http2Connection::read_loop() {
     if (!nghttp2_session_want_read(session()) && !nghttp2_session_want_write(session())) break;
     if (streams_.empty() && handlers_ == 0) {
       std::vector<char>().swap(in_);
-      std::vector<std::shared_ptr<Http2Stream>>().swap(streams_);
+      std::vector<Http2Stream*>().swap(streams_);
     }
   }
   read_deadline_ = Clock::time_point::max();
@@ -1101,7 +1339,7 @@ asio::awaitable<void> Http2Connection::write_loop() {
 }
 
 void Http2Connection::wake_all_streams() {
-  for (auto& s : streams_)
+  for (Http2Stream* s : streams_)
     s->notify();
 }
 
@@ -1113,15 +1351,74 @@ void Http2Connection::forget(Http2Stream& stream) {
   // May drop the last reference to `stream` (no handler holds it).
   const size_t slot = stream.slot;
   if (slot + 1 != streams_.size()) {
-    streams_[slot] = std::move(streams_.back());
+    streams_[slot] = streams_.back();
     streams_[slot]->slot = slot;
   }
   streams_.pop_back();
+  release(&stream);
 }
 
-void Http2Connection::start_handler(const std::shared_ptr<Http2Stream>& stream) {
+// Finished streams kept for the next ones, per worker thread rather than
+// per connection: an idle connection (browsers keep them for minutes)
+// holds none, and a worker keeps at most kSpareStreams.
+struct SpareStreams {
+  std::vector<std::unique_ptr<Http2Stream>> list;
+  ~SpareStreams();
+};
+// Set once this thread's list is destroyed (thread exit); trivially
+// destructible, so it stays readable to the end of the thread.
+thread_local bool t_spare_streams_gone = false;
+thread_local SpareStreams t_spare_streams;
+SpareStreams::~SpareStreams() {
+  t_spare_streams_gone = true;
+}
+std::vector<std::unique_ptr<Http2Stream>>* spare_streams() {
+  return t_spare_streams_gone ? nullptr : &t_spare_streams.list;
+}
+
+Http2Stream* Http2Connection::make_stream(int32_t id) {
+  auto* spares = spare_streams();
+  if (spares == nullptr || spares->empty()) {
+    owned_.push_back(std::make_unique<Http2Stream>(*this, id));
+  } else {
+    // Made anew in place (every field starts as for a new stream), then
+    // given the old buffers back.
+    std::unique_ptr<Http2Stream> old = std::move(spares->back());
+    spares->pop_back();
+    Http2Stream::Spare spare = old->take_spare();
+    std::destroy_at(old.get());
+    std::construct_at(old.get(), *this, id);
+    old->adopt(std::move(spare));
+    owned_.push_back(std::move(old));
+  }
+  Http2Stream* stream = owned_.back().get();
+  stream->owned_slot = owned_.size() - 1;
+  stream->refs = 1;
+  return stream;
+}
+
+void Http2Connection::release(Http2Stream* stream) {
+  if (--stream->refs > 0) return;
+  const size_t slot = stream->owned_slot;
+  std::unique_ptr<Http2Stream> done = std::move(owned_[slot]);
+  if (slot + 1 != owned_.size()) {
+    owned_[slot] = std::move(owned_.back());
+    owned_[slot]->owned_slot = slot;
+  }
+  owned_.pop_back();
+  auto* spares = spare_streams();
+  if (spares != nullptr && spares->size() < kSpareStreams) {
+    done->trim_for_spare();
+    spares->push_back(std::move(done));
+  }
+}
+
+void Http2Connection::start_handler(Http2Stream& stream) {
   ++handlers_;
-  asio::co_spawn(executor(), run_handler(stream), [this, id = stream->id()](std::exception_ptr e) {
+  ++stream.refs;  // the handler's, dropped when it ends however it ends
+  asio::co_spawn(executor(), run_handler(&stream), [this, s = &stream](std::exception_ptr e) {
+    const int32_t id = s->id();
+    release(s);
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -1137,7 +1434,7 @@ void Http2Connection::start_handler(const std::shared_ptr<Http2Stream>& stream) 
   });
 }
 
-asio::awaitable<void> Http2Connection::run_handler(std::shared_ptr<Http2Stream> stream) {
+asio::awaitable<void> Http2Connection::run_handler(Http2Stream* stream) {
   if (stream->reject_status() != 0) {
     co_await stream->respond_error(stream->reject_status());
   } else {
@@ -1159,10 +1456,10 @@ int Http2Connection::on_begin_headers(nghttp2_session* session, const nghttp2_fr
     nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
     return 0;
   }
-  auto stream = std::make_shared<Http2Stream>(c, id);
-  nghttp2_session_set_stream_user_data(session, id, stream.get());
+  Http2Stream* stream = c.make_stream(id);
+  nghttp2_session_set_stream_user_data(session, id, stream);
   stream->slot = c.streams_.size();
-  c.streams_.push_back(std::move(stream));
+  c.streams_.push_back(stream);
   ++c.pending_heads_;
   return 0;
 }
@@ -1187,7 +1484,7 @@ int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame,
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       c.head_done(*stream);
       stream->on_request_complete(end_stream);
-      c.start_handler(c.streams_[stream->slot]);
+      c.start_handler(*stream);
     } else if (end_stream) {
       stream->on_end_stream();  // trailers
     }

@@ -59,8 +59,11 @@ constexpr size_t kMaxConnectionOptions = 16;
 /// The field names a message's Connection fields list (RFC 9110 §7.6.1).
 class ConnectionOptions {
  public:
-  explicit ConnectionOptions(const Headers& headers) {
-    for (const Header& h : headers.fields()) {
+  explicit ConnectionOptions(const Headers& headers) : ConnectionOptions(headers.fields()) {}
+  /// From any list of fields with a name and a value (a parsed head's views).
+  template <class Fields>
+  explicit ConnectionOptions(const Fields& fields) {
+    for (const auto& h : fields) {
       if (!iequals(h.name, "connection")) continue;
       std::string_view list = h.value;
       while (!list.empty() && count_ < kMaxConnectionOptions) {
@@ -361,6 +364,13 @@ void ReverseProxy::build_head(const RequestContext& ctx, const Forwarded& fwd, H
                               std::string& out) const {
   const HttpRequest& req = ctx.exchange.request();
   out.clear();
+  // Room for the whole head up front: appended field by field, it would
+  // grow (and copy) several times per request.
+  size_t bytes = 128 + req.method.size() + req.path.size() + req.query.size() +
+                 req.authority.size() + fwd.for_.size() + fwd.proto.size() + fwd.host.size();
+  for (const Header& h : req.headers.fields())
+    bytes += h.name.size() + h.value.size() + 4;
+  out.reserve(bytes);
   out.append(req.method).append(" ").append(req.path);
   if (!req.query.empty()) out.append("?").append(req.query);
   out.append(" HTTP/1.1\r\n");
@@ -562,15 +572,12 @@ void ReverseProxy::build_response_head(const RequestContext& ctx, const Response
                                        ResponseHead& head) const {
   head.status = view.status;
   head.reason.assign(view.reason);
-  Headers from_upstream;
-  from_upstream.fields().reserve(view.headers.size());  // one allocation, not log2(n)
-  head.headers.fields().reserve(view.headers.size() + 2);
-  for (const HeaderField& f : view.headers)
-    from_upstream.add(f.name, f.value);
-  const ConnectionOptions options(from_upstream);
-  for (Header& h : from_upstream.fields()) {
-    if (is_hop_by_hop(h.name, options) || iequals(h.name, "content-length")) continue;
-    head.headers.fields().push_back(std::move(h));
+  // Read from the parsed views: no copy of the fields to look them over.
+  const ConnectionOptions options(view.headers);
+  head.headers.fields().reserve(view.headers.size() + 2);  // one allocation, not log2(n)
+  for (const HeaderField& f : view.headers) {
+    if (is_hop_by_hop(f.name, options) || iequals(f.name, "content-length")) continue;
+    head.headers.add(f.name, f.value);
   }
   if (view.status == 101) {
     head.headers.add("Connection", "Upgrade");

@@ -296,6 +296,12 @@ struct RouteTable::Impl {
   // Each returns the status it answered with (0: the write failed), or
   // nullopt when the request is not theirs.
   asio::awaitable<std::optional<int>> answer_challenge(Exchange& exchange) const;
+  /// Whether answer_challenge() may answer: checked first, as calling a
+  /// coroutine allocates its frame, on every request.
+  bool may_answer_challenge(Exchange& exchange) const {
+    return options.challenges != nullptr && !exchange.connection().tls &&
+           exchange.request().path.starts_with(kAcmeChallengePath);
+  }
   asio::awaitable<std::optional<int>> redirect_to_https(Exchange& exchange) const;
   void count_unrouted(int status, Exchange& exchange, WorkerContext& worker,
                       std::chrono::steady_clock::time_point start) const;
@@ -386,9 +392,11 @@ std::vector<UpstreamGroup> RouteTable::upstreams() const {
 
 asio::awaitable<void> RouteTable::serve(Exchange& exchange, WorkerContext& worker) const {
   const auto start = std::chrono::steady_clock::now();
-  if (auto sent = co_await impl_->answer_challenge(exchange)) {
-    impl_->count_unrouted(*sent, exchange, worker, start);
-    co_return;
+  if (impl_->may_answer_challenge(exchange)) {
+    if (auto sent = co_await impl_->answer_challenge(exchange)) {
+      impl_->count_unrouted(*sent, exchange, worker, start);
+      co_return;
+    }
   }
   const HttpRequest& request = exchange.request();
   const PortSites* port = impl_->find_port(exchange.connection().local_port);

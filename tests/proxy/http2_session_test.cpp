@@ -205,6 +205,9 @@ class Http2Harness {
     head.headers.add("Proxy-Connection", "keep-alive");
     head.headers.add("Date", "Sun, 06 Nov 1994 08:49:37 GMT");
     head.headers.add("X-A-Field-Name-Longer-Than-Sso", std::string(300, 'v'));
+    // Names go to nghttp2 as they are (it lowers them as it copies them):
+    // only A-Z change, not the bytes either side ('@', '[', '`', '{').
+    if (exchange.request().path == "/edges") head.headers.add("X-Edge-@AZ[`az{-Name-MiXeD", "e");
     head.content_length = 2;
     co_await sink.write_head(head);
     co_await sink.write_body(std::string_view("ok"));
@@ -283,6 +286,54 @@ TEST(Http2Session, WritesLowerCaseNamesAndDropsConnectionSpecificFields) {
   EXPECT_EQ(r.headers.at("content-length"), "2");
   EXPECT_EQ(r.headers.at("x-trailer"), "t");  // trailers end the stream
   EXPECT_EQ(r.error, 0u);
+}
+
+TEST(Http2Session, LowersOnlyTheLettersOfAName) {
+  Http2Harness h;
+  const auto& r = h.response(h.request(get("/edges")));
+  EXPECT_EQ(r.status, "200");
+  EXPECT_EQ(r.headers.count("x-edge-@az[`az{-name-mixed"), 1u);
+}
+
+// Finished streams are recycled for the next ones (per worker thread):
+// what one request carried (query, cookies, fields, trailers) must not show
+// in the next.
+TEST(Http2Session, ARecycledStreamStartsAfresh) {
+  Http2Harness h;
+  // A request whose body never ends keeps a stream open beside the recycled
+  // ones.
+  Fields hold = get("/hold");
+  hold[0].second = "POST";
+  h.request(hold, false);
+  Fields first = get("/trailers?q=1");
+  first.push_back({"cookie", "a=1"});
+  for (int i = 0; i < 20; ++i)
+    first.push_back({"x-field-" + std::to_string(i), std::string(40, 'f')});
+  const auto& r1 = h.response(h.request(first));
+  EXPECT_EQ(r1.headers.at("x-trailer"), "t");
+  for (int i = 0; i < 3; ++i) {
+    const int32_t id = h.request(get("/", "other.example"));
+    const auto& r = h.response(id);
+    EXPECT_EQ(r.status, "200");
+    EXPECT_EQ(r.body, "ok");
+    EXPECT_EQ(r.headers.count("x-trailer"), 0u);
+    EXPECT_EQ(r.error, 0u);
+  }
+  const std::vector<Seen> seen = h.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].request.query, "q=1");
+  EXPECT_EQ(seen[0].request.headers.size(), 21u);  // 20 fields and the cookie
+  for (size_t i = 1; i < seen.size(); ++i) {
+    const HttpRequest& req = seen[i].request;
+    EXPECT_EQ(req.path, "/");
+    EXPECT_EQ(req.query, "");
+    EXPECT_EQ(req.authority, "other.example");
+    EXPECT_EQ(req.host, "other.example");
+    EXPECT_EQ(req.headers.size(), 0u);
+    EXPECT_EQ(req.headers.find("cookie"), nullptr);
+    EXPECT_FALSE(req.has_body);
+    EXPECT_TRUE(seen[i].body.empty());
+  }
 }
 
 TEST(Http2Session, ReadsARequestBodyWithoutContentLength) {
