@@ -112,6 +112,7 @@ asio::awaitable<void> ConnectionRegistry::run_sweeper() {
       trim_heap();
     }
     sweep(ConnectionEntry::Clock::now());
+    if (on_sweep_) on_sweep_();
   }
   timer_ = nullptr;
 }

@@ -93,6 +93,8 @@ class ConnectionRegistry {
 
   /// Sweeps once a second until `stop()`; run on the worker's executor.
   asio::awaitable<void> run_sweeper();
+  /// Also run by every sweep (the worker's other once-a-second upkeep).
+  void on_sweep(std::function<void()> hook) { on_sweep_ = std::move(hook); }
   void stop();
 
  private:
@@ -101,6 +103,7 @@ class ConnectionRegistry {
   bool stopped_ = false;
   asio::steady_timer* timer_ = nullptr;
   size_t released_since_trim_ = 0;  // idle connections parked or trimmed
+  std::function<void()> on_sweep_;
 };
 
 }  // namespace usher::proxy

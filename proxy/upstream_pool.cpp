@@ -10,11 +10,11 @@ namespace {
 
 // Spare relay buffers a worker keeps for good. Above it, spares stay while
 // traffic keeps using them (500 HTTP/2 streams in flight take 500 buffers
-// at once) and are freed once they went unused for kSpareBufferLinger: a
-// burst's memory comes back within seconds, steady concurrency above the
-// cap allocates (and zero-fills) no 16 KiB buffer per exchange.
+// at once) and are freed by the worker's once-a-second sweep when they went
+// unused since the last one: a burst's memory comes back within seconds,
+// steady concurrency above the cap allocates (and zero-fills) no 16 KiB
+// buffer per exchange.
 constexpr size_t kMaxSpareBuffers = 64;
-constexpr std::chrono::seconds kSpareBufferLinger{1};
 // Of which grown for large bodies: 256 KiB at most after a burst of downloads.
 constexpr size_t kMaxLargeSpareBuffers = 4;
 
@@ -240,33 +240,19 @@ void UpstreamPools::give_buffer(RelayBuffer buffer) {
   buffer.replay().clear();
   if (large) ++large_spares_;
   spare_buffers_.push_back(std::move(buffer));
-  if (spare_buffers_.size() > kMaxSpareBuffers && !buffer_trim_scheduled_) {
-    fewest_spares_ = spare_buffers_.size();
-    start_buffer_trim_timer();
-  }
-}
-
-void UpstreamPools::start_buffer_trim_timer() {
-  buffer_trim_scheduled_ = true;
-  buffer_trim_timer_.expires_after(kSpareBufferLinger);
-  buffer_trim_timer_.async_wait([this](std::error_code ec) {
-    if (ec) return;  // the worker is going away
-    buffer_trim_scheduled_ = false;
-    trim_spare_buffers();
-    fewest_spares_ = spare_buffers_.size();
-    if (spare_buffers_.size() > kMaxSpareBuffers) start_buffer_trim_timer();
-  });
 }
 
 void UpstreamPools::trim_spare_buffers() {
-  if (spare_buffers_.size() <= kMaxSpareBuffers) return;
-  // Spares that stayed in the list since the last trim were not needed;
-  // the oldest (front) go first, the ones handed out last stay warm.
-  const size_t unused = std::min(fewest_spares_, spare_buffers_.size() - kMaxSpareBuffers);
-  const auto end = spare_buffers_.begin() + static_cast<std::ptrdiff_t>(unused);
-  for (auto it = spare_buffers_.begin(); it != end; ++it)
-    if (it->data().size() == kLargeRelayBufferSize) --large_spares_;
-  spare_buffers_.erase(spare_buffers_.begin(), end);
+  if (spare_buffers_.size() > kMaxSpareBuffers) {
+    // Spares that stayed in the list since the last trim were not needed;
+    // the oldest (front) go first, the ones handed out last stay warm.
+    const size_t unused = std::min(fewest_spares_, spare_buffers_.size() - kMaxSpareBuffers);
+    const auto end = spare_buffers_.begin() + static_cast<std::ptrdiff_t>(unused);
+    for (auto it = spare_buffers_.begin(); it != end; ++it)
+      if (it->data().size() == kLargeRelayBufferSize) --large_spares_;
+    spare_buffers_.erase(spare_buffers_.begin(), end);
+  }
+  fewest_spares_ = spare_buffers_.size();
 }
 
 size_t UpstreamPools::spare_buffers() const {

@@ -172,7 +172,7 @@ class UpstreamPools {
   /// records. Only a few such buffers are kept as spares.
   static constexpr size_t kLargeRelayBufferSize = 64 * 1024;
 
-  explicit UpstreamPools(asio::io_context& io) : io_(io), buffer_trim_timer_(io) {}
+  explicit UpstreamPools(asio::io_context& io) : io_(io) {}
   ~UpstreamPools() { close_all(); }
 
   asio::io_context& io() { return io_; }
@@ -191,19 +191,17 @@ class UpstreamPools {
   RelayBuffer take_buffer();
   /// Gives a buffer back for the next exchange.
   void give_buffer(RelayBuffer buffer);
+  /// Frees the spares above the cap that nobody took since the last call;
+  /// the worker's sweep calls it once a second.
+  void trim_spare_buffers();
   /// Spare buffers held now (tests).
   size_t spare_buffers() const;
 
  private:
-  void start_buffer_trim_timer();
-  void trim_spare_buffers();
-
   asio::io_context& io_;
   std::unordered_map<std::string, UpstreamPool> pools_;
   std::vector<RelayBuffer> spare_buffers_;
-  size_t large_spares_ = 0;  // spares of kLargeRelayBufferSize
-  asio::steady_timer buffer_trim_timer_;
-  bool buffer_trim_scheduled_ = false;
+  size_t large_spares_ = 0;   // spares of kLargeRelayBufferSize
   size_t fewest_spares_ = 0;  // since the last trim
 };
 

@@ -9,7 +9,9 @@ WorkerContext::WorkerContext(asio::io_context& io, int index)
     : io_(io),
       index_(index),
       pools_(std::make_unique<UpstreamPools>(io)),
-      h2_pools_(std::make_unique<H2Pools>(io)) {}
+      h2_pools_(std::make_unique<H2Pools>(io)) {
+  connections_.on_sweep([this] { pools_->trim_spare_buffers(); });
+}
 
 // Out of line: UpstreamPools and RouteTable are complete only here.
 WorkerContext::~WorkerContext() = default;

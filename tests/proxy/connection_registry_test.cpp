@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
@@ -97,6 +99,18 @@ TEST_F(RegistryTest, ClearDeadlineEndsBothWaits) {
   EXPECT_EQ(e.deadline(), Clock::time_point::max());
   EXPECT_EQ(registry_.sweep(Clock::now() + 60s), 0u);
   EXPECT_TRUE(open(e));
+}
+
+TEST(RegistrySweeper, RunsTheSweepHookEachSecond) {
+  asio::io_context io;
+  ConnectionRegistry registry;
+  int calls = 0;
+  registry.on_sweep([&] {
+    if (++calls == 2) registry.stop();
+  });
+  asio::co_spawn(io, registry.run_sweeper(), asio::detached);
+  io.run_for(5s);  // returns once the sweeper stopped, after about 2 s
+  EXPECT_EQ(calls, 2);
 }
 
 }  // namespace

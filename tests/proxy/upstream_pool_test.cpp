@@ -243,14 +243,18 @@ TEST_F(PoolTest, ReusesRelayBuffers) {
 
 TEST_F(PoolTest, KeepsSpareBuffersAboveTheCapWhileTheyAreUsed) {
   // 100 exchanges at once, then 40 at a time: the 40 keep being served
-  // from spares without new buffers, and the spares nobody took since the
-  // last trim are freed, down to the cap (64) and no further.
+  // from spares without new buffers, and at each (once-a-second) trim the
+  // spares nobody took since the last one are freed, down to the cap (64)
+  // and no further.
   std::vector<RelayBuffer> burst;
   for (int i = 0; i < 100; ++i)
     burst.push_back(pools.take_buffer());
+  pools.trim_spare_buffers();  // a sweep during the burst: every buffer in use
   for (auto& buffer : burst)
     pools.give_buffer(std::move(buffer));
   burst.clear();
+  EXPECT_EQ(pools.spare_buffers(), 100u);
+  pools.trim_spare_buffers();  // right after the burst: all 100 were needed
   EXPECT_EQ(pools.spare_buffers(), 100u);
   for (int i = 0; i < 40; ++i)
     burst.push_back(pools.take_buffer());
@@ -258,13 +262,12 @@ TEST_F(PoolTest, KeepsSpareBuffersAboveTheCapWhileTheyAreUsed) {
   for (auto& buffer : burst)
     pools.give_buffer(std::move(buffer));
   burst.clear();
-  EXPECT_EQ(pools.spare_buffers(), 100u);
-  run_for(1300ms);
+  pools.trim_spare_buffers();  // 60 stayed unused, 36 of them above the cap
   EXPECT_EQ(pools.spare_buffers(), 64u);
   RelayBuffer warm = pools.take_buffer();
   EXPECT_EQ(warm.data().data(), reused) << "the spare handed out last stays";
   pools.give_buffer(std::move(warm));
-  run_for(1300ms);
+  pools.trim_spare_buffers();
   EXPECT_EQ(pools.spare_buffers(), 64u) << "the cap itself is kept";
 }
 
