@@ -123,26 +123,52 @@ def client(bench, server, tls, path="/100b"):
     return KeepAliveClient(port, tls, bench.fixtures.cert, path)
 
 
-def callgrind(bench, tls, requests, path):
-    out = bench.workdir / f"callgrind.{'tls' if tls else 'plain'}.{path.strip('/')}"
-    wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", "--collect-atstart=yes"]
-    server = bench.start(wrapper)
+def callgrind_wrapper(out):
+    """valgrind's command line for a server whose dumps go to `out`.<pid>."""
+    return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
+            "--collect-atstart=yes"]
+
+
+def callgrind_measure(bench, server, out, warm_up, measure):
+    """Instructions per request of `server` (started under callgrind_wrapper
+    (out)): warm_up() runs uncounted, the counters are zeroed, measure()
+    makes the requests it returns the count of, and the dump taken right
+    after holds only those. Stops the server."""
     try:
-        c = client(bench, server, tls, path)
-        c.run(WARMUP_REQUESTS)
-        pid = server.process.pid
-        subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True)
-        c.run(requests)
-        subprocess.run(["callgrind_control", "--dump=measured", str(pid)], check=True,
+        warm_up()
+        pid = str(server.process.pid)
+        subprocess.run(["callgrind_control", "--zero", pid], check=True, capture_output=True)
+        made = measure()
+        subprocess.run(["callgrind_control", "--dump=measured", pid], check=True,
                        capture_output=True)
-        c.close()
     finally:
         bench.stop(server)
     dumps = sorted(bench.workdir.glob(out.name + ".*"))
     measured = [d for d in dumps if b"measured" in d.read_bytes()[:2000]]
     text = measured[0].read_text(errors="replace")
     total = int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))
-    return total / requests, measured[0]
+    return total / made, measured[0]
+
+
+def callgrind(bench, tls, requests, path):
+    out = bench.workdir / f"callgrind.{'tls' if tls else 'plain'}.{path.strip('/')}"
+    server = bench.start(callgrind_wrapper(out))
+    c = None
+
+    def warm_up():
+        nonlocal c
+        c = client(bench, server, tls, path)
+        c.run(WARMUP_REQUESTS)
+
+    def measure():
+        c.run(requests)
+        return requests
+
+    try:
+        return callgrind_measure(bench, server, out, warm_up, measure)
+    finally:
+        if c is not None:
+            c.close()
 
 
 def syscalls(bench, tls, requests, path):
@@ -387,25 +413,21 @@ def h2_callgrind(bench, shape, requests, path, peer=None):
     """Instructions per HTTP/2 request in usher (one worker), or in a peer
     that runs as one process (haproxy), handshakes and warm-up excluded."""
     out = bench.workdir / f"callgrind.h2.{peer or 'usher'}.{shape}"
-    wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
-               "--collect-atstart=yes"]
+    wrapper = callgrind_wrapper(out)
     server = bench.start(wrapper) if peer is None else start_peer(bench, peer, wrapper)
-    try:
+    c = None
+
+    def warm_up():
+        nonlocal c
         c = h2_client(bench, server.https_port, shape, path)
         c.run(H2_WARMUP_ROUNDS)
-        pid = server.process.pid
-        subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True)
-        made = c.run(h2_rounds(shape, requests))
-        subprocess.run(["callgrind_control", "--dump=measured", str(pid)], check=True,
-                       capture_output=True)
-        c.close()
+
+    try:
+        return callgrind_measure(bench, server, out, warm_up,
+                                 lambda: c.run(h2_rounds(shape, requests)))
     finally:
-        bench.stop(server)
-    dumps = sorted(bench.workdir.glob(out.name + ".*"))
-    measured = [d for d in dumps if b"measured" in d.read_bytes()[:2000]]
-    text = measured[0].read_text(errors="replace")
-    total = int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))
-    return total / made, measured[0]
+        if c is not None:
+            c.close()
 
 
 def strace_counts(log):

@@ -84,14 +84,22 @@ async def run(args):
     with open(args.expect, "rb") as f:
         expected = f.read()
     gate = asyncio.Semaphore(MAX_CONCURRENT_OPENS)
-    tasks = [_open_one(args, context, request, expected, gate) for _ in range(args.count)]
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    await hold_open([_open_one(args, context, request, expected, gate)
+                     for _ in range(args.count)], args.max_hold)
+
+
+async def hold_open(openers, max_hold, kind=""):
+    """Runs the openers (each returns a writer), prints `open N failed M`
+    (with `kind` after N), and holds the connections until stdin closes or
+    max_hold seconds pass."""
+    results = await asyncio.gather(*openers, return_exceptions=True)
     writers = [r for r in results if not isinstance(r, BaseException)]
     errors = [r for r in results if isinstance(r, BaseException)]
-    print(f"open {len(writers)} failed {len(errors)}", flush=True)
+    label = f" {kind}" if kind else ""
+    print(f"open {len(writers)}{label} failed {len(errors)}", flush=True)
     if errors:
         print(f"first error: {errors[0]!r}", file=sys.stderr, flush=True)
-    await _wait_for_stdin_eof(args.max_hold)
+    await _wait_for_stdin_eof(max_hold)
     for writer in writers:
         writer.close()
 

@@ -15,13 +15,12 @@ every connection is set up, then waits for end of file on stdin (or
 import argparse
 import asyncio
 import ssl
-import sys
 
 import h2.config
 import h2.connection
 import h2.events
 
-from idle_conns import (MAX_CONCURRENT_OPENS, OPEN_TIMEOUT_SECONDS, _wait_for_stdin_eof,
+from idle_conns import (MAX_CONCURRENT_OPENS, OPEN_TIMEOUT_SECONDS, hold_open,
                         raise_fd_limit)
 
 
@@ -72,16 +71,8 @@ async def run(args):
     with open(args.expect, "rb") as f:
         expected = f.read()
     gate = asyncio.Semaphore(MAX_CONCURRENT_OPENS)
-    results = await asyncio.gather(*[_open_one(args, context, expected, gate)
-                                     for _ in range(args.count)], return_exceptions=True)
-    writers = [r for r in results if not isinstance(r, BaseException)]
-    errors = [r for r in results if isinstance(r, BaseException)]
-    print(f"open {len(writers)} h2 failed {len(errors)}", flush=True)
-    if errors:
-        print(f"first error: {errors[0]!r}", file=sys.stderr, flush=True)
-    await _wait_for_stdin_eof(args.max_hold)
-    for writer in writers:
-        writer.close()
+    await hold_open([_open_one(args, context, expected, gate) for _ in range(args.count)],
+                    args.max_hold, kind="h2")
 
 
 def main():
