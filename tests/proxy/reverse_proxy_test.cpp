@@ -628,6 +628,22 @@ TEST_F(ReverseProxyTest, ProxiesToAUnixSocket) {
   std::filesystem::remove(path);
 }
 
+/// A 200 response whose body is `size` bytes of the test pattern, sent in
+/// 256 KiB pieces; false when the client went away.
+asio::awaitable<bool> send_pattern_response(tcp::socket& socket, uint64_t size) {
+  if (!co_await testing::send_all(
+          socket, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n"))
+    co_return false;
+  std::vector<char> piece(256 * 1024);
+  for (uint64_t sent = 0; sent < size; sent += piece.size()) {
+    for (size_t i = 0; i < piece.size(); ++i)
+      piece[i] = testing::pattern_byte(sent + i);
+    if (!co_await testing::send_all(socket, std::string_view(piece.data(), piece.size())))
+      co_return false;
+  }
+  co_return true;
+}
+
 TEST_F(ReverseProxyTest, StreamsLargeBodiesThroughFixedSizeBuffers) {
   constexpr uint64_t kSize = 64ull << 20;
   TestUpstream up(io, [](tcp::socket& socket, TestUpstream& self) -> asio::awaitable<void> {
@@ -635,16 +651,7 @@ TEST_F(ReverseProxyTest, StreamsLargeBodiesThroughFixedSizeBuffers) {
     ReceivedRequest request;
     if (!co_await reader.read(request, /*keep_body=*/false)) co_return;
     self.requests.push_back(request);
-    if (!co_await testing::send_all(
-            socket, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n"))
-      co_return;
-    std::vector<char> piece(256 * 1024);
-    for (uint64_t sent = 0; sent < kSize; sent += piece.size()) {
-      for (size_t i = 0; i < piece.size(); ++i)
-        piece[i] = testing::pattern_byte(sent + i);
-      if (!co_await testing::send_all(socket, std::string_view(piece.data(), piece.size())))
-        co_return;
-    }
+    co_await send_pattern_response(socket, kSize);
   });
   auto handler = make_reverse_proxy_handler(proxy_to({up.address()}));
   TestExchange ex;
@@ -673,16 +680,7 @@ TEST_F(ReverseProxyTest, KeepsTheSmallRelayBufferForHttp2Clients) {
     ReceivedRequest request;
     if (!co_await reader.read(request)) co_return;
     self.requests.push_back(request);
-    if (!co_await testing::send_all(
-            socket, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n"))
-      co_return;
-    std::vector<char> piece(256 * 1024);
-    for (uint64_t sent = 0; sent < kSize; sent += piece.size()) {
-      for (size_t i = 0; i < piece.size(); ++i)
-        piece[i] = testing::pattern_byte(sent + i);
-      if (!co_await testing::send_all(socket, std::string_view(piece.data(), piece.size())))
-        co_return;
-    }
+    co_await send_pattern_response(socket, kSize);
   });
   auto handler = make_reverse_proxy_handler(proxy_to({up.address()}));
   TestExchange ex;
