@@ -52,6 +52,7 @@ void ConnectionRegistry::remove(ConnectionEntry& entry) {
 size_t ConnectionRegistry::sweep(ConnectionEntry::Clock::time_point now) {
   size_t closed = 0;
   size_t parked = 0;
+  size_t trimmed = 0;
   for (ConnectionEntry* e = head_; e != nullptr; e = e->next) {
     if (e->deadline() < now && !e->timed_out) {
       e->timed_out = true;
@@ -68,14 +69,13 @@ size_t ConnectionRegistry::sweep(ConnectionEntry::Clock::time_point now) {
         e->stream->socket().cancel(ignored);
       } else if (e->trim != nullptr) {
         e->trim(e->trim_owner);
-        ++released_since_trim_;
+        ++trimmed;
       }
     }
   }
-  if (parked > 0) {
-    released_since_trim_ += parked;
-    spdlog::debug("parked {} idle connections", parked);
-  }
+  released_since_trim_ += parked + trimmed;
+  if (parked > 0) spdlog::debug("parked {} idle connections", parked);
+  if (trimmed > 0) spdlog::debug("trimmed {} idle connections", trimmed);
   return closed;
 }
 

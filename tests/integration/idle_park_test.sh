@@ -80,10 +80,14 @@ keepalive_round_trip "https" --port "$HTTPS" --ca "$root"
 keepalive_round_trip "http" --port "$HTTP" --sni "127.0.0.1:$HTTP" --plain
 
 # A parked TLS connection whose next request arrives in pieces, the first
-# piece waking it: the head is put together as before.
-out=$(timeout 30 python3 - "$HTTPS" "$root" <<'PY'
-import socket, ssl, sys, time
-port, ca = int(sys.argv[1]), sys.argv[2]
+# piece waking it: the head is put together as before. The client waits for
+# the go file, which is made once the sweep has logged the park.
+before=$(parked_total)
+go="$TEST_TMP/go.split"
+split_out="$TEST_TMP/split.out"
+timeout 60 python3 - "$HTTPS" "$root" "$go" >"$split_out" <<'PY' &
+import os, socket, ssl, sys, time
+port, ca, go = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 context = ssl.create_default_context(cafile=ca)
 context.set_alpn_protocols(["http/1.1"])
 sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
@@ -97,14 +101,25 @@ def response():
         data += chunk
     return data.split(b"\r\n", 1)[0].decode()
 sock.sendall(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
-print("first", response())
-time.sleep(2.5)
+print("first", response(), flush=True)
+while not os.path.exists(go):
+    time.sleep(0.05)
 sock.sendall(b"GET /hello HTTP/1.1\r\nHo")
-time.sleep(0.3)
+time.sleep(0.3)  # the wake-up reads the first piece alone
 sock.sendall(b"st: localhost\r\n\r\n")
-print("second", response())
+print("second", response(), flush=True)
 PY
-)
+split_client=$!
+wait_until 10 "grep -q first '$split_out'"
+wait_until "$PARK_WAIT" '[ "$(parked_total)" -gt "$before" ]'
+if [ "$(parked_total)" -gt "$before" ]; then
+  pass "the idle connection was parked before its split request"
+else
+  fail "the idle connection was parked before its split request" "no park logged"
+fi
+touch "$go"
+wait "$split_client"
+out=$(cat "$split_out")
 expect_contains "a request split across the wake-up of a parked connection is answered" "$out" \
   "second HTTP/1.1 200 OK"
 
@@ -113,8 +128,13 @@ expect_contains "a request split across the wake-up of a parked connection is an
 # idle period (its DATA frames go through that buffer) must arrive intact.
 BIG=3000000
 want_big=$(python3 "$CLIENT" pattern-sha "$BIG")
-out=$(timeout 60 python3 - "$HTTPS" "$root" "$H2CLIENT_DIR" "$BIG" <<'PY'
-import hashlib, sys, time, types
+# trimmed_total: the sum of the sweep's "trimmed N idle connections" lines.
+trimmed_total() {
+  grep -o 'trimmed [0-9]* idle connections' "$USHER_LOG" | awk '{ n += $2 } END { print n + 0 }'
+}
+h2_out="$TEST_TMP/h2.out"
+timeout 90 python3 - "$HTTPS" "$root" "$H2CLIENT_DIR" "$BIG" "$TEST_TMP/go.h2" >"$h2_out" <<'PY' &
+import hashlib, os, sys, time, types
 sys.path.insert(0, sys.argv[3])
 import h2client
 args = types.SimpleNamespace(port=int(sys.argv[1]), ca=sys.argv[2], host="localhost", plain=False)
@@ -129,9 +149,25 @@ for attempt in range(3):
         status, body, _ = c.response(sid, deadline=50)
         print(f"big {attempt + 1}: {status} {len(body)} {hashlib.sha256(body).hexdigest()}")
     if attempt < 2:
-        time.sleep(2.5)
+        # Idle until the test saw the sweep trim this connection.
+        print(f"idle {attempt + 1}", flush=True)
+        while not os.path.exists(f"{sys.argv[5]}.{attempt + 1}"):
+            time.sleep(0.05)
 PY
-)
+h2_client=$!
+for round in 1 2; do
+  before=$(trimmed_total)
+  wait_until 30 "grep -q 'idle $round' '$h2_out'"
+  wait_until "$PARK_WAIT" '[ "$(trimmed_total)" -gt "$before" ]'
+  if [ "$(trimmed_total)" -gt "$before" ]; then
+    pass "h2: the sweep trimmed the idle connection (idle period $round)"
+  else
+    fail "h2: the sweep trimmed the idle connection (idle period $round)" "no trim logged"
+  fi
+  touch "$TEST_TMP/go.h2.$round"
+done
+wait "$h2_client"
+out=$(cat "$h2_out")
 echo "$out" | sed 's/^/     /'
 expect_contains "h2: the first request is answered" "$out" "request 1: 200 hello"
 expect_contains "h2: the request after the idle sweep is answered" "$out" "request 2: 200 hello"
