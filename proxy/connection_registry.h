@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <functional>
 
+#include "proxy/coarse_clock.h"
+
 namespace usher::proxy {
 
 class Stream;
@@ -51,10 +53,10 @@ struct ConnectionEntry {
   bool park = false;  // the sweep asked the idle wait to end so the connection parks
 
   /// Arms the deadline of the next read (or of a handshake).
-  void read_expires_after(Clock::duration d) { read_deadline = Clock::now() + d; }
+  void read_expires_after(Clock::duration d) { read_deadline = coarse_now() + d; }
   void clear_read_deadline() { read_deadline = Clock::time_point::max(); }
   /// Arms the deadline of the next write.
-  void write_expires_after(Clock::duration d) { write_deadline = Clock::now() + d; }
+  void write_expires_after(Clock::duration d) { write_deadline = coarse_now() + d; }
   void clear_write_deadline() { write_deadline = Clock::time_point::max(); }
   /// A wait that is the connection's only one (handshake, preface): the read slot.
   void expires_after(Clock::duration d) { read_expires_after(d); }

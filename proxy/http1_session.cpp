@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/chunked_decoder.h"
+#include "proxy/coarse_clock.h"
 #include "proxy/http1_parser.h"
 #include "proxy/http1_writer.h"
 #include "proxy/http_date.h"
@@ -284,7 +285,7 @@ asio::awaitable<Http1Connection::HeadOutcome> Http1Connection::read_head() {
   const auto& settings = worker_.settings();
   parser_.reset();
   // From the first byte on, the whole head must arrive within read_header.
-  auto head_deadline = ConnectionEntry::Clock::now() + settings.read_header;
+  auto head_deadline = coarse_now() + settings.read_header;
   while (true) {
     ParseResult result = parser_.parse(in_.readable());
     if (result.status == ParseStatus::kComplete) co_return HeadOutcome::kRequest;
@@ -292,8 +293,7 @@ asio::awaitable<Http1Connection::HeadOutcome> Http1Connection::read_head() {
       co_await reject(result.error, result.status_code);
       co_return HeadOutcome::kRejected;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        head_deadline - ConnectionEntry::Clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(head_deadline - coarse_now());
     if (left.count() <= 0) co_return HeadOutcome::kClosed;
     std::error_code ec;
     if (!(std::exchange(readable_, false) && fill_now(settings.max_header_bytes, ec)))

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/coarse_clock.h"
 #include "proxy/http_date.h"
 
 namespace usher::proxy {
@@ -1140,11 +1141,11 @@ void Http2Connection::arm_read_deadline() {
   if (!seen_request_ || pending_heads_ > 0) {
     // The preface and first request, and any header block once begun, must
     // arrive within read_header (slowloris over HTTP/2).
-    if (head_deadline_ == Clock::time_point::max()) head_deadline_ = Clock::now() + s.read_header;
+    if (head_deadline_ == Clock::time_point::max()) head_deadline_ = coarse_now() + s.read_header;
     read_deadline_ = head_deadline_;
     entry_.idle = false;
   } else if (handlers_ == 0 && streams_.empty()) {
-    read_deadline_ = Clock::now() + s.idle;
+    read_deadline_ = coarse_now() + s.idle;
     if (!entry_.idle) entry_.trimmed = false;  // a new idle period: the sweep trims it again
     entry_.idle = true;
   } else {
@@ -1309,7 +1310,7 @@ asio::awaitable<void> Http2Connection::write_loop() {
       out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
     if (!out_.empty()) {
-      write_deadline_ = Clock::now() + settings().write;
+      write_deadline_ = coarse_now() + settings().write;
       update_deadline();
       std::error_code ec = co_await stream_.write(std::span<const char>(out_));
       write_deadline_ = Clock::time_point::max();

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "core/ip_range.h"
+#include "proxy/coarse_clock.h"
 #include "proxy/handlers.h"
 #include "proxy/health_check.h"
 #include "proxy/http1_parser.h"
@@ -464,7 +465,7 @@ asio::awaitable<HandlerResult> ReverseProxy::run(RequestContext& ctx, Client& cl
   const std::string uri_with_query = req.query.empty() ? std::string() : req.uri();
   const std::string_view uri = req.query.empty() ? std::string_view(req.path) : uri_with_query;
   const Clock::time_point deadline =
-      Clock::now() + (try_duration_.count() > 0 ? try_duration_ : kMaxRetryWindow);
+      coarse_now() + (try_duration_.count() > 0 ? try_duration_ : kMaxRetryWindow);
   uint64_t tried = 0;
   for (int attempt = 0;; ++attempt) {
     SelectionInput input;
@@ -473,7 +474,7 @@ asio::awaitable<HandlerResult> ReverseProxy::run(RequestContext& ctx, Client& cl
     input.headers = &req.headers;
     input.tls = ctx.exchange.connection().tls;
     input.tried = tried;
-    const std::optional<Selection> selection = lb_->select(input);
+    const std::optional<Selection> selection = lb_->select(input, coarse_now());
     Failure failure = Failure::kNoUpstream;
     AttemptOutcome outcome = AttemptOutcome::kDialFailed;
     if (selection) {

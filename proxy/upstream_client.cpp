@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "core/diagnostic.h"
+#include "proxy/coarse_clock.h"
 #include "proxy/http1_writer.h"
 
 namespace usher::proxy {
@@ -106,12 +107,12 @@ core::SslPtr UpstreamTls::new_ssl(std::string_view host) const {
 
 struct UpstreamClient::FlushClock {
   std::chrono::milliseconds interval;
-  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last = coarse_now();
 
   bool due() {
     if (interval.count() < 0) return true;
     if (interval.count() == 0) return false;
-    auto now = std::chrono::steady_clock::now();
+    auto now = coarse_now();
     if (now - last < interval) return false;
     last = now;
     return true;

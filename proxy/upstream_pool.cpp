@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 #include <utility>
+#include "proxy/coarse_clock.h"
 
 namespace usher::proxy {
 
@@ -30,7 +31,7 @@ UpstreamConnection::~UpstreamConnection() {
 }
 
 void UpstreamConnection::arm(Clock::duration timeout) {
-  deadline_ = Clock::now() + timeout;
+  deadline_ = coarse_now() + timeout;
   timed_out_ = false;
   // A later deadline is only a store: the pending wait re-arms itself when it
   // fires early. An earlier one must move the timer.
@@ -78,7 +79,7 @@ void UpstreamConnection::close() {
 void UpstreamConnection::start_idle(UpstreamPool* pool, Clock::duration idle_timeout) {
   pool_ = pool;
   ++idle_generation_;
-  idle_since_ = Clock::now();
+  idle_since_ = coarse_now();
   deadline_ = idle_since_ + idle_timeout;
   timed_out_ = false;
   const Clock::time_point wakeup = next_wakeup();
