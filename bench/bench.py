@@ -461,7 +461,11 @@ def mode_markdown(result, mode, settings):
     parts = [f"## {mode.name.capitalize()}", "", pinning + ".", "", report.table(rows, names), ""]
     parts += ["CPU used in the median round, % of one core (proxy / backend / load generator):", ""]
     parts += [report.table(cpu_rows, names), ""]
-    parts += ["Proxy CPU per request in the median round, µs: user + system = total:", ""]
+    parts += [
+        "Proxy CPU per request in the median round, µs: user + system = total (the total from "
+        f"/proc/<pid>/stat, split {procstat.split_note()}):",
+        "",
+    ]
     parts += [report.table(per_request_rows, names), ""]
     parts += ["ALPN answer to `h2, http/1.1`: " + ", ".join(f"{n} {a}" for n, a in result.alpn.items())]
     parts += _problem_lines(result, all_samples)
@@ -607,6 +611,7 @@ def write_results(path, text, results):
         raw[r.mode]["proxy_cpu_per_request_us"] = {
             key: report.cpu_per_request_json(samples) for key, samples in r.samples.items()
         }
+        raw[r.mode]["cpu_split_source"] = procstat.split_note()
     Path(path).with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str))
 
 

@@ -157,6 +157,46 @@ class CpuSplit(unittest.TestCase):
         self.assertEqual((split.user, split.system), (2.5, 4.0))
         self.assertEqual(procstat.cpu_used(before, after)["proxy"], split.user + split.system)
 
+    def test_splits_a_run_in_the_ratio_of_its_own_tick_samples(self):
+        # /proc's difference says all system (its ratio is the process's
+        # whole life); the ticks sampled during the run say 3:1 user.
+        before = procstat.CpuSnapshot(
+            {"proxy": procstat.CpuTimes(1.0, 9.0)}, 0, 0, {"proxy": procstat.CpuTimes(1.0, 8.0)}
+        )
+        after = procstat.CpuSnapshot(
+            {"proxy": procstat.CpuTimes(1.0, 11.0)}, 0, 0, {"proxy": procstat.CpuTimes(2.5, 8.5)}
+        )
+        split = procstat.cpu_split(before, after)["proxy"]
+        self.assertAlmostEqual(split.user, 1.5)
+        self.assertAlmostEqual(split.system, 0.5)
+        self.assertAlmostEqual(split.total, procstat.cpu_used(before, after)["proxy"])
+
+    def test_falls_back_to_proc_without_usable_tick_samples(self):
+        proc = ({"proxy": procstat.CpuTimes(1.0, 2.0)}, {"proxy": procstat.CpuTimes(2.0, 4.0)})
+        cases = {
+            "no taskstats": (None, None),
+            "no tick during the run": (procstat.CpuTimes(1.0, 1.0), procstat.CpuTimes(1.0, 1.0)),
+            "a process exited": (procstat.CpuTimes(5.0, 1.0), procstat.CpuTimes(1.0, 2.0)),
+        }
+        for name, (first, last) in cases.items():
+            with self.subTest(name):
+                before = procstat.CpuSnapshot(proc[0], 0, 0, {"proxy": first})
+                after = procstat.CpuSnapshot(proc[1], 0, 0, {"proxy": last})
+                self.assertEqual(procstat.cpu_split(before, after)["proxy"], procstat.CpuTimes(1.0, 2.0))
+
+    def test_reads_tick_samples_of_this_process_from_taskstats(self):
+        own = procstat.sampled_times([os.getpid()])
+        if own is None:
+            self.skipTest(f"taskstats unavailable: {procstat.taskstats_problem}")
+        deadline = os.times().user + 0.3
+        while os.times().user < deadline:  # burn user time (the sums, not the syscall)
+            sum(range(10000))
+        burnt = procstat.sampled_times([os.getpid()]) - own
+        # Raw samples, not scaled to the run time: they may differ by a few ticks.
+        self.assertAlmostEqual(burnt.user, 0.3, delta=0.1)
+        self.assertLess(burnt.system, 0.1)
+        self.assertIn("taskstats", procstat.split_note())
+
     def test_reads_this_process_user_and_system_time_from_proc(self):
         deadline = os.times().user + 0.3
         while os.times().user < deadline:  # burn user time (the sums, not the syscall)
