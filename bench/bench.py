@@ -462,8 +462,8 @@ def mode_markdown(result, mode, settings):
     parts += ["CPU used in the median round, % of one core (proxy / backend / load generator):", ""]
     parts += [report.table(cpu_rows, names), ""]
     parts += [
-        "Proxy CPU per request in the median round, µs: user + system = total (the total from "
-        f"/proc/<pid>/stat, split {procstat.split_note()}):",
+        "Proxy CPU per request in the median round, µs, user + system = total; the total from "
+        f"/proc/<pid>/stat, the split {procstat.split_note()}:",
         "",
     ]
     parts += [report.table(per_request_rows, names), ""]
