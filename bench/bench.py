@@ -221,7 +221,8 @@ def measure(ctx, figure, server, round_index, seconds):
     error = result.error
     if server.process.poll() is not None:
         error = f"{server.name} exited with status {server.process.returncode}: {server.log_tail(5)}"
-    return report.Sample(server.name, round_index, result.values, cpu, result.wall, foreign, error)
+    split = procstat.cpu_split(before, after)
+    return report.Sample(server.name, round_index, result.values, cpu, result.wall, foreign, error, split)
 
 
 def _eligible(ctx, figure):
@@ -443,11 +444,12 @@ def environment(settings):
 def mode_markdown(result, mode, settings):
     """The tables of one mode."""
     names = list(settings.targets)
-    rows, cpu_rows, all_samples = [], [], []
+    rows, cpu_rows, per_request_rows, all_samples = [], [], [], []
     for figure in FIGURES:
         samples = {n: result.samples.get(figure.key, {}).get(n, []) for n in names}
         rows += report.figure_rows(figure, samples)
         cpu_rows.append(report.cpu_row(figure, samples))
+        per_request_rows.append(report.cpu_per_request_row(figure, samples))
         all_samples.append((figure, [s for n in names for s in samples[n]]))
     memory = dict(result.memory, idle_count=settings.idle_count)
     rows += report.memory_rows(memory, names)
@@ -459,6 +461,12 @@ def mode_markdown(result, mode, settings):
     parts = [f"## {mode.name.capitalize()}", "", pinning + ".", "", report.table(rows, names), ""]
     parts += ["CPU used in the median round, % of one core (proxy / backend / load generator):", ""]
     parts += [report.table(cpu_rows, names), ""]
+    parts += [
+        "Proxy CPU per request in the median round, µs, user + system = total; the total from "
+        f"/proc/<pid>/stat, the split {procstat.split_note()}:",
+        "",
+    ]
+    parts += [report.table(per_request_rows, names), ""]
     parts += ["ALPN answer to `h2, http/1.1`: " + ", ".join(f"{n} {a}" for n, a in result.alpn.items())]
     parts += _problem_lines(result, all_samples)
     return "\n".join(parts) + "\n"
@@ -599,6 +607,11 @@ def write_results(path, text, results):
         return
     Path(path).write_text(text)
     raw = {r.mode: asdict(r) for _, r in results}
+    for _, r in results:
+        raw[r.mode]["proxy_cpu_per_request_us"] = {
+            key: report.cpu_per_request_json(samples) for key, samples in r.samples.items()
+        }
+        raw[r.mode]["cpu_split_source"] = procstat.split_note()
     Path(path).with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str))
 
 

@@ -13,6 +13,7 @@ FOREIGN_LOAD_LIMIT = 0.10
 REFERENCE = "nginx"
 
 MIB = 1024 * 1024
+US_PER_S = 1e6
 
 
 @dataclass
@@ -26,6 +27,9 @@ class Sample:
     wall: float = 0.0
     foreign: float = 0.0
     error: str = ""
+    # {group: procstat.CpuTimes} for the groups read from /proc (not the
+    # load generator): user and system time apart.
+    cpu_split: dict = field(default_factory=dict)
 
     def cores(self, group):
         """Average number of cores the group used during the run."""
@@ -47,6 +51,8 @@ class Row:
     flagged: set = field(default_factory=set)
     notes: dict = field(default_factory=dict)
     reference: str = REFERENCE
+    # Text shown before a proxy's value, e.g. the parts that add up to it.
+    prefix: dict = field(default_factory=dict)
 
 
 def median_or_none(numbers):
@@ -66,7 +72,8 @@ def _cell(row, target):
         return row.notes[target]
     if value is None:
         return "—"
-    text = row.fmt.format(value) + _ratio(value, row.values.get(row.reference))
+    text = row.prefix.get(target, "") + row.fmt.format(value)
+    text += _ratio(value, row.values.get(row.reference))
     return text + (" ⚠" if target in row.flagged else "")
 
 
@@ -131,6 +138,67 @@ def cpu_row(figure, samples_by_target):
         ]
         row.notes[target] = " / ".join(f"{share:.0f}" for share in shares)
     return row
+
+
+def cpu_per_request(sample, group="proxy"):
+    """The group's CPU per request in one run, in µs (CpuTimes), or None.
+
+    Its CPU seconds over the requests served, counted as the rate times the
+    wall seconds the CPU was read over: the same numbers as the per-core
+    figure, so that the total is one over the per-core rate.
+    """
+    times = sample.cpu_split.get(group)
+    rate = sample.values.get("rps")
+    if sample.error or times is None or not rate or not sample.wall:
+        return None
+    return times.scaled(US_PER_S / (rate * sample.wall))
+
+
+def median_round_per_request(samples, group="proxy"):
+    """The per-request CPU of the median round by total (the lower median
+    for an even count): one real round, so that user and system add up to
+    the total shown. None when no round counts."""
+    splits = [cpu_per_request(s, group) for s in _good(samples)]
+    splits = sorted((s for s in splits if s is not None), key=lambda s: s.total)
+    return splits[(len(splits) - 1) // 2] if splits else None
+
+
+def cpu_per_request_row(figure, samples_by_target):
+    """The proxy's CPU per request, µs, as user + system = total, with the
+    total's ratio to nginx. Loopback TCP is kernel time that every proxy
+    pays alike; the split shows how much of a lead is left to win in user
+    space."""
+    row = Row(figure.title, {}, "{:,.1f}", lower_is_better=True)
+    for target, samples in samples_by_target.items():
+        split = median_round_per_request(samples)
+        if split is None:
+            row.notes[target] = "—"
+            continue
+        row.values[target] = split.total
+        row.prefix[target] = f"{split.user:,.1f} + {split.system:,.1f} = "
+        if any(s.disturbed() for s in samples):
+            row.flagged.add(target)
+    return row
+
+
+def cpu_per_request_json(samples_by_target):
+    """The same figures for the JSON results: {target: {user_us, system_us,
+    total_us, ratio_to_nginx} or None}."""
+    splits = {t: median_round_per_request(s) for t, s in samples_by_target.items()}
+    reference = splits.get(REFERENCE)
+    result = {}
+    for target, split in splits.items():
+        if split is None:
+            result[target] = None
+            continue
+        ratio = split.total / reference.total if reference and reference.total else None
+        result[target] = {
+            "user_us": split.user,
+            "system_us": split.system,
+            "total_us": split.total,
+            "ratio_to_nginx": ratio,
+        }
+    return result
 
 
 def memory_rows(memory, targets):
