@@ -204,7 +204,8 @@ class NvList {
 /// outbound items, decoded header fields) and frees them as the stream
 /// ends, so a busy worker reuses the same blocks request after request. Per
 /// thread rather than per connection: an idle connection holds none, and
-/// what the worker keeps is bounded (kMaxFree per size).
+/// what the worker keeps is bounded (kMaxFree per size), and the worker's
+/// sweep frees the blocks that stayed unused for a second (decision 0019).
 class NghttpPool {
  public:
   NghttpPool() = default;
@@ -242,6 +243,12 @@ class NghttpPool {
     return q;
   }
 
+  /// Frees this thread's blocks that stayed in the free lists since the
+  /// previous call; returns how many.
+  static size_t trim_unused();
+  /// Blocks in this thread's free lists.
+  static size_t spare_blocks();
+
  private:
   // Each block starts with this header; the caller's bytes follow at 16
   // (malloc's alignment is kept). A free block links the list through it.
@@ -271,6 +278,7 @@ class NghttpPool {
       b = pool->free_[c];
       pool->free_[c] = b->next;
       --pool->counts_[c];
+      pool->fewest_[c] = std::min(pool->fewest_[c], pool->counts_[c]);
     } else {
       b = static_cast<Block*>(std::malloc(16 + (c == kPlain ? size : kSizes[c])));
       if (b == nullptr) return nullptr;
@@ -294,6 +302,7 @@ class NghttpPool {
 
   std::array<Block*, kSizes.size()> free_{};
   std::array<size_t, kSizes.size()> counts_{};
+  std::array<size_t, kSizes.size()> fewest_{};  // shortest each list was since the last trim
 };
 
 // Set when this thread's pool is destroyed: a session freed later on this
@@ -315,6 +324,40 @@ NghttpPool::~NghttpPool() {
 
 NghttpPool* NghttpPool::current() {
   return t_nghttp_pool_gone ? nullptr : &t_nghttp_pool;
+}
+
+size_t NghttpPool::trim_unused() {
+  NghttpPool* pool = current();
+  if (pool == nullptr) return 0;
+  size_t freed = 0;
+  for (size_t c = 0; c < kSizes.size(); ++c) {
+    // Blocks are taken and given back at the head, so the last fewest_[c]
+    // of the list were not touched since the previous trim.
+    const size_t keep = pool->counts_[c] - pool->fewest_[c];
+    Block** link = &pool->free_[c];
+    for (size_t i = 0; i < keep; ++i)
+      link = &(*link)->next;
+    Block* unused = *link;
+    *link = nullptr;
+    while (unused != nullptr) {
+      Block* next = unused->next;
+      std::free(unused);
+      unused = next;
+      ++freed;
+    }
+    pool->counts_[c] = keep;
+    pool->fewest_[c] = keep;
+  }
+  return freed;
+}
+
+size_t NghttpPool::spare_blocks() {
+  const NghttpPool* pool = current();
+  if (pool == nullptr) return 0;
+  size_t total = 0;
+  for (size_t n : pool->counts_)
+    total += n;
+  return total;
 }
 
 class Http2Connection;
@@ -1540,13 +1583,19 @@ size_t trim_spare_http2_streams() {
   spares->list.erase(spares->list.begin(),
                      spares->list.begin() + static_cast<std::ptrdiff_t>(unused));
   spares->fewest = spares->list.size();
+  const size_t blocks = NghttpPool::trim_unused();
   if (unused > 0) spdlog::debug("freed {} spare http/2 streams", unused);
+  if (blocks > 0) spdlog::debug("freed {} spare nghttp2 blocks", blocks);
   return unused;
 }
 
 size_t spare_http2_streams() {
   const SpareStreams* spares = spare_streams();
   return spares == nullptr ? 0 : spares->list.size();
+}
+
+size_t spare_nghttp2_blocks() {
+  return NghttpPool::spare_blocks();
 }
 
 bool starts_like_http2_preface(std::span<const char> bytes) {

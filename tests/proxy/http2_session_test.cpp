@@ -399,13 +399,16 @@ TEST(Http2Session, SparesUnusedForASweepIntervalAreFreed) {
   ASSERT_TRUE(spares_reach(1));
   EXPECT_EQ(trim(), 0u);
   EXPECT_EQ(spares(), 1u);
-  // No request for a whole interval: the last one goes too.
+  // No request for a whole interval: the last one goes too, and so do
+  // nghttp2's freed blocks.
   EXPECT_EQ(trim(), 1u);
   EXPECT_EQ(spares(), 0u);
+  EXPECT_EQ(h.on_server([] { return spare_nghttp2_blocks(); }), 0u);
   EXPECT_EQ(trim(), 0u);
   // A later burst is served and refills the spares, kept by the next sweep.
   burst(h, 8);
   ASSERT_TRUE(spares_reach(8));
+  EXPECT_GT(h.on_server([] { return spare_nghttp2_blocks(); }), 0u);
   EXPECT_EQ(trim(), 0u);
   EXPECT_EQ(spares(), 8u);
   EXPECT_EQ(h.seen().size(), 18u);
