@@ -126,7 +126,8 @@ constexpr size_t kHeadExtraBytes = 96;
 // allocations to make afresh, on every request. At most about 2 MiB per
 // worker (256 × (the object + 7 buffers of 1 KiB)), about 0.4 MiB after
 // small responses; 64 spares missed three streams in four under 500
-// requests in flight.
+// requests in flight. The sweep frees those a second went by without
+// (trim_spare_http2_streams), so a burst's spares do not stay.
 constexpr size_t kSpareStreams = 256;
 constexpr size_t kSpareBufferBytes = 1024;
 
