@@ -97,6 +97,9 @@ class ConnectionRegistry {
   asio::awaitable<void> run_sweeper();
   /// Also run by every sweep (the worker's other once-a-second upkeep).
   void on_sweep(std::function<void()> hook) { on_sweep_ = std::move(hook); }
+  /// Counts blocks of a few KiB that the worker freed elsewhere (spare
+  /// HTTP/2 streams) toward the heap trim, as parked connections count.
+  void add_released(size_t count) { released_since_trim_ += count; }
   void stop();
 
  private:

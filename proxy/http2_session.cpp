@@ -127,7 +127,8 @@ constexpr size_t kHeadExtraBytes = 96;
 // allocations to make afresh, on every request. At most about 2 MiB per
 // worker (256 × (the object + 7 buffers of 1 KiB)), about 0.4 MiB after
 // small responses; 64 spares missed three streams in four under 500
-// requests in flight.
+// requests in flight. The sweep frees those a second went by without
+// (trim_spare_http2_streams), so a burst's spares do not stay.
 constexpr size_t kSpareStreams = 256;
 constexpr size_t kSpareBufferBytes = 1024;
 
@@ -205,7 +206,8 @@ class NvList {
 /// outbound items, decoded header fields) and frees them as the stream
 /// ends, so a busy worker reuses the same blocks request after request. Per
 /// thread rather than per connection: an idle connection holds none, and
-/// what the worker keeps is bounded (kMaxFree per size).
+/// what the worker keeps is bounded (kMaxFree per size), and the worker's
+/// sweep frees the blocks that stayed unused for a second (decision 0019).
 class NghttpPool {
  public:
   NghttpPool() = default;
@@ -243,6 +245,12 @@ class NghttpPool {
     return q;
   }
 
+  /// Frees this thread's blocks that stayed in the free lists since the
+  /// previous call; returns how many.
+  static size_t trim_unused();
+  /// Blocks in this thread's free lists.
+  static size_t spare_blocks();
+
  private:
   // Each block starts with this header; the caller's bytes follow at 16
   // (malloc's alignment is kept). A free block links the list through it.
@@ -272,6 +280,7 @@ class NghttpPool {
       b = pool->free_[c];
       pool->free_[c] = b->next;
       --pool->counts_[c];
+      pool->fewest_[c] = std::min(pool->fewest_[c], pool->counts_[c]);
     } else {
       b = static_cast<Block*>(std::malloc(16 + (c == kPlain ? size : kSizes[c])));
       if (b == nullptr) return nullptr;
@@ -295,6 +304,7 @@ class NghttpPool {
 
   std::array<Block*, kSizes.size()> free_{};
   std::array<size_t, kSizes.size()> counts_{};
+  std::array<size_t, kSizes.size()> fewest_{};  // shortest each list was since the last trim
 };
 
 // Set when this thread's pool is destroyed: a session freed later on this
@@ -316,6 +326,40 @@ NghttpPool::~NghttpPool() {
 
 NghttpPool* NghttpPool::current() {
   return t_nghttp_pool_gone ? nullptr : &t_nghttp_pool;
+}
+
+size_t NghttpPool::trim_unused() {
+  NghttpPool* pool = current();
+  if (pool == nullptr) return 0;
+  size_t freed = 0;
+  for (size_t c = 0; c < kSizes.size(); ++c) {
+    // Blocks are taken and given back at the head, so the last fewest_[c]
+    // of the list were not touched since the previous trim.
+    const size_t keep = pool->counts_[c] - pool->fewest_[c];
+    Block** link = &pool->free_[c];
+    for (size_t i = 0; i < keep; ++i)
+      link = &(*link)->next;
+    Block* unused = *link;
+    *link = nullptr;
+    while (unused != nullptr) {
+      Block* next = unused->next;
+      std::free(unused);
+      unused = next;
+      ++freed;
+    }
+    pool->counts_[c] = keep;
+    pool->fewest_[c] = keep;
+  }
+  return freed;
+}
+
+size_t NghttpPool::spare_blocks() {
+  const NghttpPool* pool = current();
+  if (pool == nullptr) return 0;
+  size_t total = 0;
+  for (size_t n : pool->counts_)
+    total += n;
+  return total;
 }
 
 class Http2Connection;
@@ -1361,9 +1405,13 @@ void Http2Connection::forget(Http2Stream& stream) {
 
 // Finished streams kept for the next ones, per worker thread rather than
 // per connection: an idle connection (browsers keep them for minutes)
-// holds none, and a worker keeps at most kSpareStreams.
+// holds none, and a worker keeps at most kSpareStreams. A stack: taken and
+// given back at the end, so the ones at the front are the longest unused.
 struct SpareStreams {
   std::vector<std::unique_ptr<Http2Stream>> list;
+  // The shortest the list was since the last trim: that many at its front
+  // stayed untouched (decision 0019). One compare per stream made.
+  size_t fewest = 0;
   ~SpareStreams();
 };
 // Set once this thread's list is destroyed (thread exit); trivially
@@ -1373,19 +1421,20 @@ thread_local SpareStreams t_spare_streams;
 SpareStreams::~SpareStreams() {
   t_spare_streams_gone = true;
 }
-std::vector<std::unique_ptr<Http2Stream>>* spare_streams() {
-  return t_spare_streams_gone ? nullptr : &t_spare_streams.list;
+SpareStreams* spare_streams() {
+  return t_spare_streams_gone ? nullptr : &t_spare_streams;
 }
 
 Http2Stream* Http2Connection::make_stream(int32_t id) {
-  auto* spares = spare_streams();
-  if (spares == nullptr || spares->empty()) {
+  SpareStreams* spares = spare_streams();
+  if (spares == nullptr || spares->list.empty()) {
     owned_.push_back(std::make_unique<Http2Stream>(*this, id));
   } else {
     // Made anew in place (every field starts as for a new stream), then
     // given the old buffers back.
-    std::unique_ptr<Http2Stream> old = std::move(spares->back());
-    spares->pop_back();
+    std::unique_ptr<Http2Stream> old = std::move(spares->list.back());
+    spares->list.pop_back();
+    spares->fewest = std::min(spares->fewest, spares->list.size());
     Http2Stream::Spare spare = old->take_spare();
     std::destroy_at(old.get());
     std::construct_at(old.get(), *this, id);
@@ -1407,10 +1456,10 @@ void Http2Connection::release(Http2Stream* stream) {
     owned_[slot]->owned_slot = slot;
   }
   owned_.pop_back();
-  auto* spares = spare_streams();
-  if (spares != nullptr && spares->size() < kSpareStreams) {
+  SpareStreams* spares = spare_streams();
+  if (spares != nullptr && spares->list.size() < kSpareStreams) {
     done->trim_for_spare();
-    spares->push_back(std::move(done));
+    spares->list.push_back(std::move(done));
   }
 }
 
@@ -1525,6 +1574,30 @@ asio::awaitable<void> serve_http2(Stream& stream, const ConnectionInfo& info,
                                   const Http2Environment& env, ConnectionEntry& entry) {
   Http2Connection connection(stream, info, env, entry);
   co_await connection.run();
+}
+
+size_t trim_spare_http2_streams() {
+  SpareStreams* spares = spare_streams();
+  if (spares == nullptr) return 0;
+  // Spares taken since the last trim lie above the low-water mark and stay
+  // warm for a steady load; the ones below it waited a whole interval.
+  const size_t unused = spares->fewest;
+  spares->list.erase(spares->list.begin(),
+                     spares->list.begin() + static_cast<std::ptrdiff_t>(unused));
+  spares->fewest = spares->list.size();
+  const size_t blocks = NghttpPool::trim_unused();
+  if (unused > 0) spdlog::debug("freed {} spare http/2 streams", unused);
+  if (blocks > 0) spdlog::debug("freed {} spare nghttp2 blocks", blocks);
+  return unused;
+}
+
+size_t spare_http2_streams() {
+  const SpareStreams* spares = spare_streams();
+  return spares == nullptr ? 0 : spares->list.size();
+}
+
+size_t spare_nghttp2_blocks() {
+  return NghttpPool::spare_blocks();
 }
 
 bool starts_like_http2_preface(std::span<const char> bytes) {

@@ -79,6 +79,16 @@ asio::awaitable<void> serve_http2(Stream& stream, const ConnectionInfo& info,
 asio::awaitable<void> serve_http2(Stream& stream, const ConnectionInfo& info, WorkerContext& worker,
                                   ConnectionEntry& entry);
 
+/// Frees this thread's spare HTTP/2 streams (finished streams kept for
+/// reuse) and nghttp2 memory blocks that stayed unused since the previous
+/// call; returns how many streams. The worker's once-a-second sweep calls it
+/// on the worker's thread (decision 0019), so a burst's spares go once the
+/// burst is over.
+size_t trim_spare_http2_streams();
+/// How many spare streams, and free nghttp2 blocks, this thread holds now.
+size_t spare_http2_streams();
+size_t spare_nghttp2_blocks();
+
 /// Waits for the first bytes of a plain connection and says whether they
 /// are the HTTP/2 preface (read nothing: the bytes stay in the socket).
 /// False on anything else, including a timeout or a closed connection.

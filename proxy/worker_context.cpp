@@ -1,5 +1,6 @@
 #include "proxy/worker_context.h"
 
+#include "proxy/http2_session.h"
 #include "proxy/upstream_h2.h"
 #include "proxy/upstream_pool.h"
 
@@ -10,7 +11,12 @@ WorkerContext::WorkerContext(asio::io_context& io, int index)
       index_(index),
       pools_(std::make_unique<UpstreamPools>(io)),
       h2_pools_(std::make_unique<H2Pools>(io)) {
-  connections_.on_sweep([this] { pools_->trim_spare_buffers(); });
+  connections_.on_sweep([this] {
+    pools_->trim_spare_buffers();
+    // Freed spare streams are scattered blocks too: glibc keeps their
+    // pages until the next heap trim (decision 0019).
+    connections_.add_released(trim_spare_http2_streams());
+  });
 }
 
 // Out of line: UpstreamPools and RouteTable are complete only here.

@@ -177,6 +177,35 @@ expect_contains "h2: a large response after an idle period arrives intact" "$out
   "big 2: 200 $BIG $want_big"
 expect_contains "h2: and after a second idle period" "$out" "big 3: 200 $BIG $want_big"
 
+# ---- HTTP/2 spare streams (decision 0019): a burst of concurrent streams
+# leaves finished streams for reuse on its worker; once a sweep interval
+# passes without them being used, the sweep frees them, and the next burst
+# is served as the first one was.
+BURST_URL="https://localhost:$HTTPS/hello"
+# freed_total: the sum of the sweep's "freed N spare http/2 streams" lines.
+freed_total() {
+  grep -o 'freed [0-9]* spare http/2 streams' "$USHER_LOG" | awk '{ n += $2 } END { print n + 0 }'
+}
+# Streams a burst must leave for the sweep to free: its two connections have
+# up to 250 streams each in flight, and their HEADERS arrive many to a read.
+# The requests above left only a few spares, so this is the burst's.
+BURST_SPARES=100
+before=$(freed_total)
+out=$(timeout 60 h2load -n 1500 -c 2 -m 250 "$BURST_URL" 2>&1)
+expect_contains "h2: a burst of 500 concurrent streams succeeds" "$out" \
+  "1500 succeeded, 0 failed, 0 errored"
+wait_until "$PARK_WAIT" '[ $(($(freed_total) - before)) -ge "$BURST_SPARES" ]'
+freed=$(($(freed_total) - before))
+if [ "$freed" -ge "$BURST_SPARES" ]; then
+  pass "h2: the sweep freed the burst's unused spare streams ($freed)"
+else
+  fail "h2: the sweep freed the burst's unused spare streams" \
+    "freed $freed, want at least $BURST_SPARES"
+fi
+out=$(timeout 60 h2load -n 1500 -c 2 -m 250 "$BURST_URL" 2>&1)
+expect_contains "h2: a second burst after the spares were freed succeeds" "$out" \
+  "1500 succeeded, 0 failed, 0 errored"
+
 kill "$USHER_PID"
 wait "$USHER_PID" 2>/dev/null
 finish

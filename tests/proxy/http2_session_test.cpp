@@ -11,11 +11,13 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/write.hpp>
 
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -165,6 +167,15 @@ class Http2Harness {
     return goaway_;
   }
   nghttp2_session* client_session() { return client_session_; }
+
+  /// Runs `f` on the server's thread (where its spare streams live) and
+  /// returns what it returns.
+  template <class F>
+  auto on_server(F f) {
+    std::promise<decltype(f())> result;
+    asio::post(server_io_, [&] { result.set_value(f()); });
+    return result.get_future().get();
+  }
 
  private:
   asio::awaitable<void> serve() {
@@ -334,6 +345,73 @@ TEST(Http2Session, ARecycledStreamStartsAfresh) {
     EXPECT_FALSE(req.has_body);
     EXPECT_TRUE(seen[i].body.empty());
   }
+}
+
+// Opens `n` streams whose bodies stay open, then ends every body: all n
+// HEADERS reach the server before any END_STREAM, so it holds n streams at
+// once, and n finished streams become spares of its thread.
+void burst(Http2Harness& h, int n) {
+  Fields post = get("/burst");
+  post[0].second = "POST";
+  std::vector<int32_t> ids;
+  for (int i = 0; i < n; ++i)
+    ids.push_back(h.request(post, false));
+  nghttp2_data_provider end{};
+  end.read_callback = [](nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t* flags,
+                         nghttp2_data_source*, void*) -> ssize_t {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return 0;
+  };
+  for (int32_t id : ids)
+    nghttp2_submit_data(h.client_session(), NGHTTP2_FLAG_END_STREAM, id, &end);
+  for (int32_t id : ids)
+    EXPECT_EQ(h.response(id).status, "200");
+}
+
+// The worker's once-a-second sweep trims spare streams (decision 0019): the
+// ones that stayed unused for a whole interval go, the ones a steady load
+// takes stay, and a later burst makes new ones.
+TEST(Http2Session, SparesUnusedForASweepIntervalAreFreed) {
+  Http2Harness h;
+  auto spares = [&] { return h.on_server([] { return spare_http2_streams(); }); };
+  auto trim = [&] { return h.on_server([] { return trim_spare_http2_streams(); }); };
+  // A finished stream becomes a spare once its handler and nghttp2 both let
+  // go of it, which can be just after the client saw the response.
+  auto spares_reach = [&](size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (spares() != n && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return spares() == n;
+  };
+  burst(h, 8);
+  ASSERT_TRUE(spares_reach(8));
+  // Made in this interval: they count as used, the first sweep keeps them.
+  EXPECT_EQ(trim(), 0u);
+  EXPECT_EQ(spares(), 8u);
+  // One request takes the top spare and gives it back: it stays, the seven
+  // below it went unused for the whole interval.
+  EXPECT_EQ(h.response(h.request(get("/"))).status, "200");
+  ASSERT_TRUE(spares_reach(8));
+  EXPECT_EQ(trim(), 7u);
+  EXPECT_EQ(spares(), 1u);
+  // A steady trickle keeps its spare from one sweep to the next.
+  EXPECT_EQ(h.response(h.request(get("/"))).status, "200");
+  ASSERT_TRUE(spares_reach(1));
+  EXPECT_EQ(trim(), 0u);
+  EXPECT_EQ(spares(), 1u);
+  // No request for a whole interval: the last one goes too, and so do
+  // nghttp2's freed blocks.
+  EXPECT_EQ(trim(), 1u);
+  EXPECT_EQ(spares(), 0u);
+  EXPECT_EQ(h.on_server([] { return spare_nghttp2_blocks(); }), 0u);
+  EXPECT_EQ(trim(), 0u);
+  // A later burst is served and refills the spares, kept by the next sweep.
+  burst(h, 8);
+  ASSERT_TRUE(spares_reach(8));
+  EXPECT_GT(h.on_server([] { return spare_nghttp2_blocks(); }), 0u);
+  EXPECT_EQ(trim(), 0u);
+  EXPECT_EQ(spares(), 8u);
+  EXPECT_EQ(h.seen().size(), 18u);
 }
 
 TEST(Http2Session, ReadsARequestBodyWithoutContentLength) {
