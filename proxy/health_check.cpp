@@ -104,6 +104,9 @@ struct HealthChecks::State {
   bool h2c = false;  // the upstreams speak HTTP/2 with prior knowledge
   UpstreamTimeouts timeouts;
   PoolSettings no_pooling{.max_idle = 0, .idle_timeout = std::chrono::milliseconds(0)};
+  // An h2c check's connection is closed by the check itself (decision 0021);
+  // an idle timeout of 0 would race it with a GOAWAY of its own.
+  PoolSettings h2c_check;
 };
 
 bool health_status_matches(int status, core::StatusMatch expected) {
@@ -163,7 +166,7 @@ asio::awaitable<bool> check_h2c(HealthChecks::State& state, asio::io_context& io
   int status = 0;
   std::error_code error;
   {
-    H2UpstreamClient client(pools, state.timeouts, state.no_pooling, request, body);
+    H2UpstreamClient client(pools, state.timeouts, state.h2c_check, request, body);
     client.fields().add("Host", target.hostport);
     client.fields().add("User-Agent", "usher-health-check");
     outcome = co_await client.attempt(target, sink, true);
@@ -221,6 +224,8 @@ HealthChecks::HealthChecks(const core::ActiveHealthCheck& config,
   state_->timeouts.response_header = config.timeout;
   state_->timeouts.read = config.timeout;
   state_->timeouts.write = config.timeout;
+  state_->h2c_check.max_idle = 0;
+  state_->h2c_check.idle_timeout = config.timeout;
   for (const UpstreamEndpoint& e : *state_->endpoints) {
     UpstreamEndpoint target = e;
     if (config.port != 0 && target.unix_path.empty()) {
