@@ -162,7 +162,7 @@ asio::awaitable<bool> check_h2c(HealthChecks::State& state, asio::io_context& io
   // Declared before the client: the client's stream is reset before its
   // connection is closed.
   H2Pools pools(io);
-  AttemptOutcome outcome;
+  AttemptOutcome outcome = AttemptOutcome::kDialFailed;
   int status = 0;
   std::error_code error;
   {
