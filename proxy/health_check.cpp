@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include "proxy/upstream_h2.h"
+
 namespace usher::proxy {
 
 namespace {
@@ -99,8 +101,12 @@ struct HealthChecks::State {
   std::vector<UpstreamEndpoint> targets;                    // endpoints with health_port applied
   std::vector<std::unique_ptr<asio::steady_timer>> timers;  // touched on the runner thread only
   std::atomic<bool> stopped{false};
+  bool h2c = false;  // the upstreams speak HTTP/2 with prior knowledge
   UpstreamTimeouts timeouts;
   PoolSettings no_pooling{.max_idle = 0, .idle_timeout = std::chrono::milliseconds(0)};
+  // An h2c check's connection is closed by the check itself (decision 0021);
+  // an idle timeout of 0 would race it with a GOAWAY of its own.
+  PoolSettings h2c_check;
 };
 
 bool health_status_matches(int status, core::StatusMatch expected) {
@@ -109,10 +115,23 @@ bool health_status_matches(int status, core::StatusMatch expected) {
 
 namespace {
 
-/// One check of upstream `i`: true when it answered with the expected
-/// status; otherwise `reason` says what happened instead.
-asio::awaitable<bool> check_once(HealthChecks::State& state, UpstreamPools& pools, size_t i,
-                                 std::string& reason) {
+/// Whether the answer to a check is healthy; otherwise `reason` says what
+/// happened instead. Shared by both protocols so that logs read the same.
+bool judge(const HealthChecks::State& state, const UpstreamEndpoint& target, AttemptOutcome outcome,
+           int status, const std::error_code& error, std::string& reason) {
+  const bool healthy = outcome == AttemptOutcome::kResponse &&
+                       health_status_matches(status, state.config.expect_status);
+  if (!healthy) {
+    reason =
+        outcome == AttemptOutcome::kResponse ? "status " + std::to_string(status) : error.message();
+    spdlog::debug("health check of {}: {}", target.hostport, reason);
+  }
+  return healthy;
+}
+
+/// One HTTP/1.1 check of upstream `i`.
+asio::awaitable<bool> check_http1(HealthChecks::State& state, UpstreamPools& pools, size_t i,
+                                  std::string& reason) {
   const UpstreamEndpoint& target = state.targets[i];
   HttpRequest request;
   request.method = "GET";
@@ -124,15 +143,47 @@ asio::awaitable<bool> check_once(HealthChecks::State& state, UpstreamPools& pool
   head.append("Host: ").append(target.hostport).append("\r\n");
   head.append("User-Agent: usher-health-check\r\nConnection: close\r\n");
   const AttemptOutcome outcome = co_await client.attempt(target, sink, true);
-  const bool healthy = outcome == AttemptOutcome::kResponse &&
-                       health_status_matches(client.response().status, state.config.expect_status);
-  if (!healthy) {
-    reason = outcome == AttemptOutcome::kResponse
-                 ? "status " + std::to_string(client.response().status)
-                 : client.error().message();
-    spdlog::debug("health check of {}: {}", target.hostport, reason);
+  co_return judge(state, target, outcome, client.response().status, client.error(), reason);
+}
+
+/// One check of an h2c upstream: the GET goes as a stream on a connection
+/// of its own, closed when the check ends (decision 0021), so no socket of
+/// a check outlives it and nothing is left for the runner to tear down.
+asio::awaitable<bool> check_h2c(HealthChecks::State& state, asio::io_context& io, size_t i,
+                                std::string& reason) {
+  const UpstreamEndpoint& target = state.targets[i];
+  HttpRequest request;
+  request.method = "GET";
+  request.scheme = "http";
+  request.authority = target.hostport;
+  request.path = state.config.uri;  // the whole target, query included: query stays empty
+  EmptyBody body;
+  DiscardSink sink;
+  // Declared before the client: the client's stream is reset before its
+  // connection is closed.
+  H2Pools pools(io);
+  AttemptOutcome outcome = AttemptOutcome::kDialFailed;
+  int status = 0;
+  std::error_code error;
+  {
+    H2UpstreamClient client(pools, state.timeouts, state.h2c_check, request, body);
+    client.fields().add("Host", target.hostport);
+    client.fields().add("User-Agent", "usher-health-check");
+    outcome = co_await client.attempt(target, sink, true);
+    if (outcome == AttemptOutcome::kResponse) status = client.response().status;
+    error = client.error();
+    co_await client.finish_attempt();
   }
-  co_return healthy;
+  pools.close_all();
+  co_return judge(state, target, outcome, status, error, reason);
+}
+
+/// One check of upstream `i`: true when it answered with the expected
+/// status; otherwise `reason` says what happened instead.
+asio::awaitable<bool> check_once(HealthChecks::State& state, HealthCheckRunner& runner, size_t i,
+                                 std::string& reason) {
+  if (state.h2c) co_return co_await check_h2c(state, runner.io(), i, reason);
+  co_return co_await check_http1(state, runner.pools(), i, reason);
 }
 
 // The loop holds the state but not the runner: the runner must never be
@@ -142,7 +193,7 @@ asio::awaitable<void> check_loop(std::shared_ptr<HealthChecks::State> state,
   asio::steady_timer& timer = *state->timers[i];
   while (!state->stopped.load()) {
     std::string reason;
-    const bool healthy = co_await check_once(*state, runner->pools(), i, reason);
+    const bool healthy = co_await check_once(*state, *runner, i, reason);
     if (state->stopped.load()) break;
     // Log a change once, not every check.
     if (state->lb->health(i).set_active_healthy(healthy)) {
@@ -163,15 +214,18 @@ asio::awaitable<void> check_loop(std::shared_ptr<HealthChecks::State> state,
 
 HealthChecks::HealthChecks(const core::ActiveHealthCheck& config,
                            std::shared_ptr<const LoadBalancer> lb,
-                           std::shared_ptr<const std::vector<UpstreamEndpoint>> endpoints)
+                           std::shared_ptr<const std::vector<UpstreamEndpoint>> endpoints, bool h2c)
     : runner_(HealthCheckRunner::shared()), state_(std::make_shared<State>()) {
   state_->config = config;
   state_->lb = std::move(lb);
   state_->endpoints = std::move(endpoints);
+  state_->h2c = h2c;
   state_->timeouts.dial = config.timeout;
   state_->timeouts.response_header = config.timeout;
   state_->timeouts.read = config.timeout;
   state_->timeouts.write = config.timeout;
+  state_->h2c_check.max_idle = 0;
+  state_->h2c_check.idle_timeout = config.timeout;
   for (const UpstreamEndpoint& e : *state_->endpoints) {
     UpstreamEndpoint target = e;
     if (config.port != 0 && target.unix_path.empty()) {

@@ -1,9 +1,9 @@
 #pragma once
 
 // Active health checks (`health_uri` …): a GET to every upstream on a timer,
-// run on one background thread shared by every handler that has them, so
-// that no check ever delays a request. Results land in the handler's
-// LoadBalancer (atomics), which the workers read.
+// in the upstreams' protocol (HTTP/1.1, or HTTP/2 for h2c upstreams), run on one background thread
+// shared by every handler that has them, so that no check ever delays a request. Results land in
+// the handler's LoadBalancer (atomics), which the workers read.
 
 #include <memory>
 #include <vector>
@@ -22,8 +22,10 @@ class HealthCheckRunner;
 class HealthChecks {
  public:
   /// `endpoints[i]` is checked and its verdict written to `lb->health(i)`.
+  /// `h2c`: the upstreams speak HTTP/2 with prior knowledge only, so the
+  /// check does too (an HTTP/1.1 GET would fail and mark them down).
   HealthChecks(const core::ActiveHealthCheck& config, std::shared_ptr<const LoadBalancer> lb,
-               std::shared_ptr<const std::vector<UpstreamEndpoint>> endpoints);
+               std::shared_ptr<const std::vector<UpstreamEndpoint>> endpoints, bool h2c = false);
   ~HealthChecks();
   HealthChecks(const HealthChecks&) = delete;
   HealthChecks& operator=(const HealthChecks&) = delete;

@@ -298,7 +298,8 @@ ReverseProxy::ReverseProxy(const core::ReverseProxyHandler& config)
   if (!config.active_health.uri.empty()) {
     health_ = std::make_unique<HealthChecks>(
         config.active_health, lb_,
-        std::shared_ptr<const std::vector<UpstreamEndpoint>>(upstreams_, &upstreams_->endpoints));
+        std::shared_ptr<const std::vector<UpstreamEndpoint>>(upstreams_, &upstreams_->endpoints),
+        upstreams_->h2c);
   }
 }
 

@@ -13,10 +13,14 @@ Endpoints:
                    the request is still open
   /stats           JSON: connections accepted, streams seen, streams the client reset
   /hang            never answers
-Options:
+  /health...       an active health check: answers with the status written in
+                   --health-file (200 when it is absent or empty) and prints
+                   `HEALTH HTTP/2 <method> <path> authority=<a> user-agent=<ua>`
 Prints `GOAWAY from client error=N` when the client ends a connection.
+Options:
   --goaway-after N  after N streams on a connection, refuse the next one with
                     GOAWAY (last-stream-id = the last one served) and close
+  --health-file F   where /health reads the status to answer with
 """
 
 import argparse
@@ -197,6 +201,9 @@ class Connection:
             else:
                 self.streams.pop(s.id, None)
             return
+        if path.startswith("/health"):
+            self.on_health(s, method, path)
+            return
         if path.startswith("/stats"):
             with STATS_LOCK:
                 body = json.dumps(STATS).encode()
@@ -223,6 +230,23 @@ class Connection:
         self.conn.send_headers(s.id, headers)
         s.out += body
         s.finish_after_out = True
+
+    def on_health(self, s, method, path):
+        # Only an HTTP/2 request gets this far: an HTTP/1.1 one is a protocol
+        # error on this prior-knowledge server (the connection just closes).
+        fields = dict(s.headers)
+        print(f"HEALTH HTTP/2 {method} {path} authority={fields.get(':authority')} "
+              f"user-agent={fields.get('user-agent')}", flush=True)
+        status = "200"
+        if self.args.health_file:
+            try:
+                with open(self.args.health_file) as f:
+                    status = f.read().strip() or "200"
+            except FileNotFoundError:
+                pass
+        self.conn.send_headers(s.id, [(":status", status), ("content-length", "0")],
+                               end_stream=True)
+        self.streams.pop(s.id, None)
 
     def send_pending(self):
         """Sends queued bodies as far as the flow-control windows allow."""
@@ -266,6 +290,7 @@ def main():
     parser.add_argument("--name", default="h2c")
     parser.add_argument("--goaway-after", type=int, default=0)
     parser.add_argument("--max-streams", type=int, default=100)
+    parser.add_argument("--health-file", default="")
     args = parser.parse_args()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

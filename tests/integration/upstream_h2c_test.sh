@@ -3,7 +3,7 @@
 # real binary, against tests/integration/h2c_upstream.py (python3-h2):
 # methods, headers both ways, 100 MiB each way, a gRPC-shaped stream over an
 # HTTP/1.1 chunked client connection and over HTTP/2 end to end,
-# multiplexing, a dying upstream, GOAWAY.
+# multiplexing, a dying upstream, GOAWAY, active health checks spoken as h2c.
 source "$(dirname "$0")/lib.sh"
 
 # start_h2c NAME [ARGS...]: sets H2C_PORT and H2C_PID (and lib.sh's SERVER_OUT).
@@ -27,6 +27,11 @@ GOAWAY=$H2C_PORT
 KILL=$(free_port)
 start_h2c kill --port "$KILL" || exit 1
 KILL_PID=$H2C_PID
+HEALTH=$(free_port)
+HEALTH_FILE="$TEST_TMP/health-status"
+start_h2c health --port "$HEALTH" --health-file "$HEALTH_FILE" || exit 1
+HEALTH_PID=$H2C_PID
+HEALTH_OUT=$SERVER_OUT
 HTTP=$(free_port)
 HTTPS=$(free_port)
 config="$TEST_TMP/Caddyfile"
@@ -81,6 +86,14 @@ narrow.localhost {
 
 kill.localhost {
 	reverse_proxy h2c://127.0.0.1:$KILL
+}
+
+health.localhost {
+	reverse_proxy h2c://127.0.0.1:$HEALTH {
+		health_uri /health?probe=1
+		health_interval 200ms
+		health_timeout 2s
+	}
 }
 
 hang.localhost {
@@ -366,6 +379,54 @@ expect_eq "a dead h2c upstream answers 502" "$code" "502"
 start_h2c kill --port "$KILL" || exit 1
 code=$(get kill.localhost "https://kill.localhost:$HTTPS/echo" -o /dev/null -w '%{http_code}')
 expect_eq "the first request after the upstream restarted succeeds" "$code" "200"
+
+# ---- active health checks speak h2c to an h2c upstream (an HTTP/1.1 GET
+# would be a protocol error to it and take it out of rotation)
+
+health_checks() { grep -c '^HEALTH ' "$HEALTH_OUT"; }
+wait_until 10 '[ "$(health_checks)" -ge 3 ]'
+n=$(health_checks)
+if [ "$n" -ge 3 ]; then
+  pass "the h2c upstream received $n health checks"
+else
+  fail "the h2c upstream receives health checks every health_interval" "$n seen in 10s"
+fi
+expect_contains "health checks reach the h2c upstream as HTTP/2 GETs with path, authority and user agent" \
+  "$(grep '^HEALTH ' "$HEALTH_OUT" | head -1)" \
+  "HEALTH HTTP/2 GET /health?probe=1 authority=127.0.0.1:$HEALTH user-agent=usher-health-check"
+code=$(get health.localhost "https://health.localhost:$HTTPS/echo" -o /dev/null -w '%{http_code}')
+expect_eq "an h2c upstream with health checks on serves requests (200, not 503)" "$code" "200"
+case "$(cat "$USHER_LOG")" in
+  *"127.0.0.1:$HEALTH failed its health check"*) fail "a healthy h2c upstream passes its checks" "$(grep 'health check' "$USHER_LOG")" ;;
+  *) pass "a healthy h2c upstream passes its checks" ;;
+esac
+
+# health_count PATTERN: how often the usher log says PATTERN about this upstream.
+health_count() { grep -c "upstream 127.0.0.1:$HEALTH $1" "$USHER_LOG"; }
+echo 503 >"$HEALTH_FILE"
+wait_until 10 '[ "$(health_count "failed its health check")" -ge 1 ]'
+expect_contains "a 503 health answer takes the h2c upstream out of rotation (logged)" "$(cat "$USHER_LOG")" \
+  "upstream 127.0.0.1:$HEALTH failed its health check (GET /health?probe=1): status 503; taken out of rotation"
+code=$(get health.localhost "https://health.localhost:$HTTPS/echo" -o /dev/null -w '%{http_code}')
+expect_eq "an h2c upstream out of rotation gets no requests (503)" "$code" "503"
+rm -f "$HEALTH_FILE"
+wait_until 10 '[ "$(health_count "is healthy again")" -ge 1 ]'
+expect_eq "the h2c upstream comes back once its check passes (logged)" "$(health_count "is healthy again")" "1"
+code=$(get health.localhost "https://health.localhost:$HTTPS/echo" -o /dev/null -w '%{http_code}')
+expect_eq "the h2c upstream serves again after it recovered" "$code" "200"
+
+# Stopped: the check's dial fails; restarted on the same port: back again.
+kill "$HEALTH_PID"
+wait "$HEALTH_PID" 2>/dev/null
+wait_until 10 '[ "$(health_count "failed its health check")" -ge 2 ]'
+expect_contains "a stopped h2c upstream is taken out of rotation by its check" \
+  "$(grep "upstream 127.0.0.1:$HEALTH failed its health check" "$USHER_LOG" | tail -1)" \
+  "(GET /health?probe=1): Connection refused; taken out of rotation"
+start_h2c health --port "$HEALTH" --health-file "$HEALTH_FILE" || exit 1
+wait_until 10 '[ "$(health_count "is healthy again")" -ge 2 ]'
+expect_eq "a restarted h2c upstream comes back into rotation" "$(health_count "is healthy again")" "2"
+code=$(get health.localhost "https://health.localhost:$HTTPS/echo" -o /dev/null -w '%{http_code}')
+expect_eq "the restarted h2c upstream serves" "$code" "200"
 
 # ---- upgrades are refused with a clear log line
 

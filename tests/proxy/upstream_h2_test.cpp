@@ -12,6 +12,8 @@
 #include <functional>
 #include <map>
 
+#include "proxy/health_check.h"
+#include "proxy/load_balancer.h"
 #include "tests/proxy/upstream_test_exchange.h"
 
 namespace usher::proxy {
@@ -177,6 +179,7 @@ class H2TestServer {
     acceptor_.close(ignored);
   }
   std::vector<ServerRequest> requests;
+  std::string status = "200";  // of every response
   std::string response_body = "hello";
   std::vector<std::pair<std::string, std::string>> response_trailers = {{"grpc-status", "0"}};
 
@@ -268,9 +271,8 @@ class H2TestServer {
       return;
     }
     static const char kStatus[] = ":status";
-    static const char k200[] = "200";
     nghttp2_nv head[] = {{const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(kStatus)),
-                          const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(k200)), 7, 3,
+                          reinterpret_cast<uint8_t*>(status.data()), 7, status.size(),
                           NGHTTP2_NV_FLAG_NONE}};
     nghttp2_data_provider provider{};
     provider.source.ptr = &conn;
@@ -460,6 +462,55 @@ TEST(H2UpstreamClient, AClosedPortIsDialFailed) {
   TestSink sink;
   const ClientRun run = run_client(io, port, request, body, sink);
   EXPECT_EQ(run.outcome, AttemptOutcome::kDialFailed);
+}
+
+// ------------------------------------------------------------ active health checks
+
+// An h2c upstream speaks nothing but HTTP/2, so its health check must too
+// (an HTTP/1.1 GET would fail and take a healthy upstream out of rotation).
+TEST(H2HealthChecks, CheckAnH2cUpstreamOverHttp2) {
+  using namespace std::chrono_literals;
+  asio::io_context io;
+  H2TestServer server(io, Reply::kRespond);
+  server.status = "503";
+  const std::string address = "127.0.0.1:" + std::to_string(server.port());
+  auto lb = std::make_shared<LoadBalancer>(core::LoadBalancing{}, core::PassiveHealthCheck{},
+                                           std::vector<std::string>{address});
+  auto endpoints = std::make_shared<std::vector<UpstreamEndpoint>>(1);
+  (*endpoints)[0].host = "127.0.0.1";
+  (*endpoints)[0].port = server.port();
+  (*endpoints)[0].hostport = address;
+  (*endpoints)[0].pool_key = "tcp:" + address;
+  core::ActiveHealthCheck config;
+  config.uri = "/health?probe=1";
+  config.interval = 20ms;
+  config.timeout = 1s;
+  auto run_until = [&](auto condition) {
+    for (int i = 0; i < 500 && !condition(); ++i) {
+      io.restart();
+      io.run_for(10ms);
+    }
+    return condition();
+  };
+  {
+    HealthChecks checks(config, lb, endpoints, /*h2c=*/true);
+    EXPECT_TRUE(run_until([&] { return !lb->health(0).active_healthy(); }));
+    // The server serves one connection at a time: the checks after the
+    // first get through only because each check closes its connection.
+    server.status = "200";
+    EXPECT_TRUE(run_until([&] { return lb->health(0).active_healthy(); }));
+  }
+  server.stop();
+  io.restart();
+  io.run_for(1s);
+  ASSERT_GE(server.requests.size(), 2u);
+  std::map<std::string, std::string>& fields = server.requests[0].fields;
+  EXPECT_EQ(fields[":method"], "GET");
+  EXPECT_EQ(fields[":path"], "/health?probe=1");
+  EXPECT_EQ(fields[":scheme"], "http");
+  EXPECT_EQ(fields[":authority"], address);
+  EXPECT_EQ(fields["user-agent"], "usher-health-check");
+  EXPECT_EQ(fields.count("host"), 0u);
 }
 
 }  // namespace
