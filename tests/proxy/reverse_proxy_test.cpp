@@ -797,29 +797,13 @@ TEST(HealthChecks, MarkAnUpstreamDownWhenItsCheckFailsAndUpAgain) {
                                            ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
                                            : "HTTP/1.1 503 Down\r\nContent-Length: 0\r\n\r\n");
   });
-  auto lb = std::make_shared<LoadBalancer>(core::LoadBalancing{}, core::PassiveHealthCheck{},
-                                           std::vector<std::string>{up.address()});
-  auto endpoints = std::make_shared<std::vector<UpstreamEndpoint>>(1);
-  (*endpoints)[0].host = "127.0.0.1";
-  (*endpoints)[0].port = up.port();
-  (*endpoints)[0].hostport = up.address();
-  (*endpoints)[0].pool_key = "tcp:" + up.address();
-  core::ActiveHealthCheck config;
-  config.uri = "/health";
-  config.interval = 20ms;
-  config.timeout = 1s;
-  auto run_until = [&](auto condition) {
-    for (int i = 0; i < 500 && !condition(); ++i) {
-      io.restart();
-      io.run_for(10ms);
-    }
-    return condition();
-  };
+  const testing::HealthCheckTarget target = testing::health_check_target(up.port(), "/health");
+  const LoadBalancer& lb = *target.lb;
   {
-    HealthChecks checks(config, lb, endpoints);
-    EXPECT_TRUE(run_until([&] { return !lb->health(0).active_healthy(); }));
+    HealthChecks checks(target.config, target.lb, target.endpoints);
+    EXPECT_TRUE(testing::run_until(io, [&] { return !lb.health(0).active_healthy(); }));
     healthy_answer = true;
-    EXPECT_TRUE(run_until([&] { return lb->health(0).active_healthy(); }));
+    EXPECT_TRUE(testing::run_until(io, [&] { return lb.health(0).active_healthy(); }));
   }
   ASSERT_FALSE(up.requests.empty());
   EXPECT_EQ(up.requests[0].head.substr(0, 24), "GET /health HTTP/1.1\r\nHo");

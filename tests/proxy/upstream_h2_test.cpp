@@ -474,31 +474,16 @@ TEST(H2HealthChecks, CheckAnH2cUpstreamOverHttp2) {
   H2TestServer server(io, Reply::kRespond);
   server.status = "503";
   const std::string address = "127.0.0.1:" + std::to_string(server.port());
-  auto lb = std::make_shared<LoadBalancer>(core::LoadBalancing{}, core::PassiveHealthCheck{},
-                                           std::vector<std::string>{address});
-  auto endpoints = std::make_shared<std::vector<UpstreamEndpoint>>(1);
-  (*endpoints)[0].host = "127.0.0.1";
-  (*endpoints)[0].port = server.port();
-  (*endpoints)[0].hostport = address;
-  (*endpoints)[0].pool_key = "tcp:" + address;
-  core::ActiveHealthCheck config;
-  config.uri = "/health?probe=1";
-  config.interval = 20ms;
-  config.timeout = 1s;
-  auto run_until = [&](auto condition) {
-    for (int i = 0; i < 500 && !condition(); ++i) {
-      io.restart();
-      io.run_for(10ms);
-    }
-    return condition();
-  };
+  const testing::HealthCheckTarget target =
+      testing::health_check_target(server.port(), "/health?probe=1");
+  const LoadBalancer& lb = *target.lb;
   {
-    HealthChecks checks(config, lb, endpoints, /*h2c=*/true);
-    EXPECT_TRUE(run_until([&] { return !lb->health(0).active_healthy(); }));
+    HealthChecks checks(target.config, target.lb, target.endpoints, /*h2c=*/true);
+    EXPECT_TRUE(testing::run_until(io, [&] { return !lb.health(0).active_healthy(); }));
     // The server serves one connection at a time: the checks after the
     // first get through only because each check closes its connection.
     server.status = "200";
-    EXPECT_TRUE(run_until([&] { return lb->health(0).active_healthy(); }));
+    EXPECT_TRUE(testing::run_until(io, [&] { return lb.health(0).active_healthy(); }));
   }
   server.stop();
   io.restart();

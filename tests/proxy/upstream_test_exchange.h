@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "proxy/exchange.h"
+#include "proxy/health_check.h"
+#include "proxy/load_balancer.h"
 #include "proxy/stream.h"
 
 namespace usher::proxy::testing {
@@ -345,6 +347,43 @@ inline uint16_t dead_port() {
   asio::ip::tcp::acceptor acceptor(io,
                                    asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   return acceptor.local_endpoint().port();
+}
+
+/// One loopback upstream for active health checks: its load balancer, its
+/// endpoint, and a check of `uri` every 20 ms with a 1 s timeout.
+struct HealthCheckTarget {
+  std::shared_ptr<LoadBalancer> lb;
+  std::shared_ptr<std::vector<UpstreamEndpoint>> endpoints;
+  core::ActiveHealthCheck config;
+};
+
+inline HealthCheckTarget health_check_target(uint16_t port, std::string uri) {
+  using namespace std::chrono_literals;
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  HealthCheckTarget t;
+  t.lb = std::make_shared<LoadBalancer>(core::LoadBalancing{}, core::PassiveHealthCheck{},
+                                        std::vector<std::string>{address});
+  t.endpoints = std::make_shared<std::vector<UpstreamEndpoint>>(1);
+  UpstreamEndpoint& e = (*t.endpoints)[0];
+  e.host = "127.0.0.1";
+  e.port = port;
+  e.hostport = address;
+  e.pool_key = "tcp:" + address;
+  t.config.uri = std::move(uri);
+  t.config.interval = 20ms;
+  t.config.timeout = 1s;
+  return t;
+}
+
+/// Runs `io` in 10 ms slices until `condition` holds, for at most 5 s.
+template <class Condition>
+bool run_until(asio::io_context& io, Condition condition) {
+  using namespace std::chrono_literals;
+  for (int i = 0; i < 500 && !condition(); ++i) {
+    io.restart();
+    io.run_for(10ms);
+  }
+  return condition();
 }
 
 }  // namespace usher::proxy::testing
