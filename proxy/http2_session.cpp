@@ -25,6 +25,7 @@
 
 #include "proxy/coarse_clock.h"
 #include "proxy/http_date.h"
+#include "proxy/low_water_mark.h"
 
 namespace usher::proxy {
 
@@ -280,7 +281,7 @@ class NghttpPool {
       b = pool->free_[c];
       pool->free_[c] = b->next;
       --pool->counts_[c];
-      pool->fewest_[c] = std::min(pool->fewest_[c], pool->counts_[c]);
+      pool->unused_[c].note(pool->counts_[c]);
     } else {
       b = static_cast<Block*>(std::malloc(16 + (c == kPlain ? size : kSizes[c])));
       if (b == nullptr) return nullptr;
@@ -304,7 +305,7 @@ class NghttpPool {
 
   std::array<Block*, kSizes.size()> free_{};
   std::array<size_t, kSizes.size()> counts_{};
-  std::array<size_t, kSizes.size()> fewest_{};  // shortest each list was since the last trim
+  std::array<LowWaterMark, kSizes.size()> unused_{};  // each list since the last trim
 };
 
 // Set when this thread's pool is destroyed: a session freed later on this
@@ -333,9 +334,9 @@ size_t NghttpPool::trim_unused() {
   if (pool == nullptr) return 0;
   size_t freed = 0;
   for (size_t c = 0; c < kSizes.size(); ++c) {
-    // Blocks are taken and given back at the head, so the last fewest_[c]
+    // Blocks are taken and given back at the head, so the last unused()
     // of the list were not touched since the previous trim.
-    const size_t keep = pool->counts_[c] - pool->fewest_[c];
+    const size_t keep = pool->counts_[c] - pool->unused_[c].unused();
     Block** link = &pool->free_[c];
     for (size_t i = 0; i < keep; ++i)
       link = &(*link)->next;
@@ -348,7 +349,7 @@ size_t NghttpPool::trim_unused() {
       ++freed;
     }
     pool->counts_[c] = keep;
-    pool->fewest_[c] = keep;
+    pool->unused_[c].restart(keep);
   }
   return freed;
 }
@@ -1409,9 +1410,9 @@ void Http2Connection::forget(Http2Stream& stream) {
 // given back at the end, so the ones at the front are the longest unused.
 struct SpareStreams {
   std::vector<std::unique_ptr<Http2Stream>> list;
-  // The shortest the list was since the last trim: that many at its front
-  // stayed untouched (decision 0019). One compare per stream made.
-  size_t fewest = 0;
+  // That many at its front stayed untouched since the last trim (decision
+  // 0019).
+  LowWaterMark unused;
   ~SpareStreams();
 };
 // Set once this thread's list is destroyed (thread exit); trivially
@@ -1434,7 +1435,7 @@ Http2Stream* Http2Connection::make_stream(int32_t id) {
     // given the old buffers back.
     std::unique_ptr<Http2Stream> old = std::move(spares->list.back());
     spares->list.pop_back();
-    spares->fewest = std::min(spares->fewest, spares->list.size());
+    spares->unused.note(spares->list.size());
     Http2Stream::Spare spare = old->take_spare();
     std::destroy_at(old.get());
     std::construct_at(old.get(), *this, id);
@@ -1581,10 +1582,10 @@ size_t trim_spare_http2_streams() {
   if (spares == nullptr) return 0;
   // Spares taken since the last trim lie above the low-water mark and stay
   // warm for a steady load; the ones below it waited a whole interval.
-  const size_t unused = spares->fewest;
+  const size_t unused = spares->unused.unused();
   spares->list.erase(spares->list.begin(),
                      spares->list.begin() + static_cast<std::ptrdiff_t>(unused));
-  spares->fewest = spares->list.size();
+  spares->unused.restart(spares->list.size());
   const size_t blocks = NghttpPool::trim_unused();
   if (unused > 0) spdlog::debug("freed {} spare http/2 streams", unused);
   if (blocks > 0) spdlog::debug("freed {} spare nghttp2 blocks", blocks);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 #include <utility>
+
 #include "proxy/coarse_clock.h"
 
 namespace usher::proxy {
@@ -119,7 +120,7 @@ std::shared_ptr<UpstreamConnection> UpstreamPool::take() {
   if (idle_.empty()) return nullptr;
   std::shared_ptr<UpstreamConnection> connection = std::move(idle_.back());
   idle_.pop_back();
-  fewest_idle_ = std::min(fewest_idle_, idle_.size());
+  idle_unused_.note(idle_.size());
   connection->stop_watching();
   connection->set_reused(true);
   return connection;
@@ -140,7 +141,7 @@ void UpstreamPool::schedule_trim(const PoolSettings& settings) {
   trim_to_ = settings.max_idle;
   linger_ = settings.surplus_linger;
   if (trim_scheduled_) return;
-  fewest_idle_ = idle_.size();
+  idle_unused_.restart(idle_.size());
   if (linger_.count() <= 0) {
     trim();  // no linger: the oldest go at once
     return;
@@ -155,7 +156,7 @@ void UpstreamPool::start_trim_timer() {
     if (ec) return;  // cancelled by clear(), or the pool is gone
     trim_scheduled_ = false;
     trim();
-    fewest_idle_ = idle_.size();
+    idle_unused_.restart(idle_.size());
     if (idle_.size() > trim_to_) start_trim_timer();
   });
 }
@@ -164,7 +165,7 @@ void UpstreamPool::trim() {
   if (idle_.size() <= trim_to_) return;
   // Connections that stayed idle since the last trim were not needed; the
   // rest were, so traffic may need them again right away.
-  const size_t unused = std::min(fewest_idle_, idle_.size() - trim_to_);
+  const size_t unused = std::min(idle_unused_.unused(), idle_.size() - trim_to_);
   std::vector<std::shared_ptr<UpstreamConnection>> doomed(
       std::make_move_iterator(idle_.begin()),
       std::make_move_iterator(idle_.begin() + static_cast<std::ptrdiff_t>(unused)));
@@ -181,7 +182,7 @@ void UpstreamPool::remove(UpstreamConnection* connection) {
   if (it == idle_.end()) return;
   std::shared_ptr<UpstreamConnection> doomed = std::move(*it);
   idle_.erase(it);
-  fewest_idle_ = std::min(fewest_idle_, idle_.size());
+  idle_unused_.note(idle_.size());
   doomed->stop_watching();
   doomed->close();
 }
@@ -194,7 +195,7 @@ void UpstreamPool::clear() {
   idle_.clear();
   trim_timer_.cancel();
   trim_scheduled_ = false;
-  fewest_idle_ = 0;
+  idle_unused_.restart(0);
 }
 
 // ------------------------------------------------------------ UpstreamPools
@@ -226,7 +227,7 @@ RelayBuffer UpstreamPools::take_buffer() {
   RelayBuffer buffer = std::move(spare_buffers_.back());
   spare_buffers_.pop_back();
   if (buffer.data().size() == kLargeRelayBufferSize) --large_spares_;
-  fewest_spares_ = std::min(fewest_spares_, spare_buffers_.size());
+  spares_unused_.note(spare_buffers_.size());
   return buffer;
 }
 
@@ -247,13 +248,14 @@ void UpstreamPools::trim_spare_buffers() {
   if (spare_buffers_.size() > kMaxSpareBuffers) {
     // Spares that stayed in the list since the last trim were not needed;
     // the oldest (front) go first, the ones handed out last stay warm.
-    const size_t unused = std::min(fewest_spares_, spare_buffers_.size() - kMaxSpareBuffers);
+    const size_t unused =
+        std::min(spares_unused_.unused(), spare_buffers_.size() - kMaxSpareBuffers);
     const auto end = spare_buffers_.begin() + static_cast<std::ptrdiff_t>(unused);
     for (auto it = spare_buffers_.begin(); it != end; ++it)
       if (it->data().size() == kLargeRelayBufferSize) --large_spares_;
     spare_buffers_.erase(spare_buffers_.begin(), end);
   }
-  fewest_spares_ = spare_buffers_.size();
+  spares_unused_.restart(spare_buffers_.size());
 }
 
 size_t UpstreamPools::spare_buffers() const {

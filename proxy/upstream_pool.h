@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "proxy/http1_response_parser.h"
+#include "proxy/low_water_mark.h"
 #include "proxy/stream.h"
 
 namespace usher::proxy {
@@ -128,8 +129,8 @@ class UpstreamPool {
   // at any moment since the last trim; take() hands out the newest, so they
   // are the oldest) are closed, down to max_idle.
   asio::steady_timer trim_timer_;
-  size_t fewest_idle_ = 0;  // since the last trim
-  size_t trim_to_ = 0;      // the max_idle of the last put over it
+  LowWaterMark idle_unused_;  // idle_ since the last trim
+  size_t trim_to_ = 0;        // the max_idle of the last put over it
   std::chrono::milliseconds linger_{0};
   bool trim_scheduled_ = false;
 };
@@ -201,8 +202,8 @@ class UpstreamPools {
   asio::io_context& io_;
   std::unordered_map<std::string, UpstreamPool> pools_;
   std::vector<RelayBuffer> spare_buffers_;
-  size_t large_spares_ = 0;   // spares of kLargeRelayBufferSize
-  size_t fewest_spares_ = 0;  // since the last trim
+  size_t large_spares_ = 0;     // spares of kLargeRelayBufferSize
+  LowWaterMark spares_unused_;  // spare_buffers_ since the last trim
 };
 
 }  // namespace usher::proxy
