@@ -1,9 +1,10 @@
 #pragma once
 
 // Active health checks (`health_uri` …): a GET to every upstream on a timer,
-// in the upstreams' protocol (HTTP/1.1, or HTTP/2 for h2c upstreams), run on one background thread
-// shared by every handler that has them, so that no check ever delays a request. Results land in
-// the handler's LoadBalancer (atomics), which the workers read.
+// in the upstreams' protocol (HTTP/1.1, or HTTP/2 for h2c upstreams), run on
+// one background thread shared by every handler that has them, so that no
+// check ever delays a request. Results land in the handler's LoadBalancer
+// (atomics), which the workers read.
 
 #include <memory>
 #include <vector>

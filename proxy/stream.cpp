@@ -202,7 +202,7 @@ asio::awaitable<std::error_code> TlsStream::read_some(std::span<char> buffer, si
   }
 }
 
-int TlsStream::write_now(std::span<const char>& data) {
+int TlsStream::ssl_write_until_blocked(std::span<const char>& data) {
   while (!data.empty()) {
     size_t written = 0;
     clear_error_queue();
@@ -220,7 +220,7 @@ asio::awaitable<std::error_code> TlsStream::write_rest(std::span<const char> dat
     bool retry = false;
     auto ec = co_await wait_for(result, retry);
     if (!retry) co_return ec ? ec : std::error_code(asio::error::broken_pipe);
-    result = write_now(data);
+    result = ssl_write_until_blocked(data);
   }
   co_return std::error_code{};
 }
@@ -247,7 +247,7 @@ asio::awaitable<std::error_code> TlsStream::write(std::span<const asio::const_bu
   }
   // Nearly every write completes at once; only one that must wait for the
   // socket costs another coroutine frame.
-  const int result = write_now(data);
+  const int result = ssl_write_until_blocked(data);
   std::error_code ec;
   if (!data.empty()) ec = co_await write_rest(data, result);
   release_pending();
@@ -257,7 +257,7 @@ asio::awaitable<std::error_code> TlsStream::write(std::span<const asio::const_bu
 asio::awaitable<std::error_code> TlsStream::write_large(
     std::span<const asio::const_buffer> buffers) {
   auto write_all = [this](std::span<const char> data) -> asio::awaitable<std::error_code> {
-    const int result = write_now(data);
+    const int result = ssl_write_until_blocked(data);
     if (data.empty()) co_return std::error_code{};
     co_return co_await write_rest(data, result);
   };

@@ -140,8 +140,9 @@ class TlsStream final : public Stream {
   std::error_code failure(int ssl_error);
   // Writes as much of `data` as OpenSSL takes without waiting; returns the
   // last SSL_write_ex result (1 when everything was written).
-  int write_now(std::span<const char>& data);
-  // Waits for the socket and writes the rest after write_now() stopped with `result`.
+  int ssl_write_until_blocked(std::span<const char>& data);
+  // Waits for the socket and writes the rest after ssl_write_until_blocked()
+  // stopped with `result`.
   asio::awaitable<std::error_code> write_rest(std::span<const char> data, int result);
   // Writes buffers larger together than one record.
   asio::awaitable<std::error_code> write_large(std::span<const asio::const_buffer> buffers);
