@@ -104,18 +104,28 @@ async def hold_open(openers, max_hold, kind=""):
         writer.close()
 
 
+def add_hold_arguments(parser):
+    """The options every opener takes besides where to connect."""
+    parser.add_argument("--count", type=int, default=10000)
+    parser.add_argument("--path", default="/100b")
+    parser.add_argument("--expect", required=True, help="file holding the expected body")
+    parser.add_argument("--max-hold", type=float, default=120, help="seconds to hold at most")
+
+
+def run_opener(parser, run):
+    """Parses the options, raises the descriptor limit and runs `run(args)`."""
+    args = parser.parse_args()
+    raise_fd_limit(args.count + 100)
+    asyncio.run(run(args))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tls", action="store_true", help="connect with TLS (SNI localhost)")
     parser.add_argument("--cafile", help="certificate to trust with --tls")
-    parser.add_argument("--count", type=int, default=10000)
-    parser.add_argument("--path", default="/100b")
-    parser.add_argument("--expect", required=True, help="file holding the expected body")
-    parser.add_argument("--max-hold", type=float, default=120, help="seconds to hold at most")
-    args = parser.parse_args()
-    raise_fd_limit(args.count + 100)
-    asyncio.run(run(args))
+    add_hold_arguments(parser)
+    run_opener(parser, run)
 
 
 if __name__ == "__main__":

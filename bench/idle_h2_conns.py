@@ -20,8 +20,8 @@ import h2.config
 import h2.connection
 import h2.events
 
-from idle_conns import (MAX_CONCURRENT_OPENS, OPEN_TIMEOUT_SECONDS, hold_open,
-                        raise_fd_limit)
+from idle_conns import (MAX_CONCURRENT_OPENS, OPEN_TIMEOUT_SECONDS, add_hold_arguments,
+                        hold_open, run_opener)
 
 
 async def _get(reader, writer, args):
@@ -79,13 +79,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cafile", required=True, help="certificate to trust")
-    parser.add_argument("--count", type=int, default=10000)
-    parser.add_argument("--path", default="/100b")
-    parser.add_argument("--expect", required=True, help="file holding the expected body")
-    parser.add_argument("--max-hold", type=float, default=120, help="seconds to hold at most")
-    args = parser.parse_args()
-    raise_fd_limit(args.count + 100)
-    asyncio.run(run(args))
+    add_hold_arguments(parser)
+    run_opener(parser, run)
 
 
 if __name__ == "__main__":
