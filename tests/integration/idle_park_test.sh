@@ -17,11 +17,7 @@ COUNT=300
 # builds such as ASan take longer to open 300 TLS connections).
 PARK_WAIT=30
 
-start_upstream app || exit 1
-APP=$UPSTREAM_PORT
-HTTP=$(free_port)
-HTTPS=$(free_port)
-config="$TEST_TMP/Caddyfile"
+start_app_and_pick_ports
 cat >"$config" <<CONFIG
 {
 	http_port $HTTP

@@ -168,16 +168,23 @@ hwm_kib() {
   awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
 }
 
-# start_localhost_proxy: the common setup of several tests: an upstream named
-# `app` and usher (2 workers) serving https://localhost:$HTTPS by proxying to
-# it. Sets APP, HTTP, HTTPS, config and root; exits the test when usher does
-# not start.
-start_localhost_proxy() {
+# start_app_and_pick_ports: an upstream named `app` (exits the test when it
+# does not start), free ports for usher and the config's path. Sets APP,
+# HTTP, HTTPS and config.
+start_app_and_pick_ports() {
   start_upstream app || exit 1
   APP=$UPSTREAM_PORT
   HTTP=$(free_port)
   HTTPS=$(free_port)
   config="$TEST_TMP/Caddyfile"
+}
+
+# start_localhost_proxy: the common setup of several tests: an upstream named
+# `app` and usher (2 workers) serving https://localhost:$HTTPS by proxying to
+# it. Sets APP, HTTP, HTTPS, config and root; exits the test when usher does
+# not start.
+start_localhost_proxy() {
+  start_app_and_pick_ports
   cat >"$config" <<CONFIG
 {
 	http_port $HTTP
